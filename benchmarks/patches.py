@@ -2,15 +2,19 @@
 
 What it measures
 ----------------
-The same patch time series, cut from the same Cloud-Optimized GeoTIFFs of the sample world (`worldsat.sample`), three
+The same patch time series, cut from the same Cloud-Optimized GeoTIFFs of the sample world (`worldsat.sample`), five
 ways in one process:
 
 * worldsat, per-cell load: for every `--patch` x `--patch` cell of the global UTM grid
   (`worldsat.geo.utm_cells(footprint, size=patch)`) that lies fully inside the site, one
   `worldsat.data.load(scenes, cell, bands, scale=False, dtype=None).image.values`, a (T, C, patch, patch) array.
 * worldsat, site load + slice: one `load` of the rectangle those cells cover, computed once, then every patch sliced
-  out of the in-memory cube, as a dataset writer would do it. Both worldsat rows compute `image` only: the `clear`
-  mask (which also reads SCL) is not asked for, since the other methods do not make one.
+  out of the in-memory cube, as a dataset writer could do it by hand.
+* worldsat, batched load_cells: `worldsat.data.load.load_cells(scenes, cells, compute=["image"], ...)`, which
+  returns for every cell the Dataset its own `load` would give, from one load of the cells' union (here every read
+  copies pixels, so that is exact), then `.image.values` for each cell.
+  The worldsat rows compute `image` only: the `clear` mask (which also reads SCL) is not asked for, since the other
+  methods do not make one (`load` plans the SCL read only when `clear` is computed).
 * torchgeo: a `torchgeo.datasets.RasterDataset` subclass (`separate_files=True`, one file per band, `is_image=True`,
   the site's CRS, `res=10`) and `torchgeo.samplers.GridGeoSampler(size=patch, stride=patch)` in pixel units over a
   region of interest equal to the same cells, iterating the sampler and indexing the dataset (`num_workers=0`, as a
@@ -37,15 +41,18 @@ reports the best round (the least disturbed measure of the method's own cost) an
 GDAL's block cache could flatter repeated rounds of a method that keeps files open between rounds: torchgeo caches
 its file handles (an `lru_cache` on `RasterDataset._cached_load_warp_file`), and the decoded tiles would live on in
 GDAL's block cache with them. Before every timed round of torchgeo that cache is cleared, which closes the handles
-and drops their blocks; each round of torchgeo starts with no open file, as worldsat's and the bound's always do
-(they open and close files inside each read). Within a round each method keeps whatever caching it does by itself
-(torchgeo reuses a handle, and its cached tiles, for every patch of a file). GDAL_CACHEMAX is left at GDAL's default
+and drops their blocks. worldsat, too, keeps the local files it reads open between reads (per thread, with their
+tiles in GDAL's block cache) and remembers where band grids meet cell grids: before every timed round of a worldsat
+method `worldsat.data.load.close_datasets()` closes those files and forgets those grids. Each round of each method
+thus starts with no open file (the bound opens and closes each file once). Within a round each method keeps whatever
+caching it does by itself (torchgeo and worldsat reuse a handle, and its cached tiles, for every patch of a file). GDAL_CACHEMAX is left at GDAL's default
 unless `--gdal-cachemax MB` sets it; a small value (e.g. 1) removes block caching within a round as well.
 
 worldsat's loads compute with dask's threaded scheduler by default, as a user gets it; `--scheduler synchronous`
 runs them on one thread like the other two methods. The script always exits 0: it measures, it does not gate.
 
 Run: python benchmarks/patches.py [--site beauce] [--bands B02,B03,B04,B08,B11] [--patch 32] [--repeat 3]
+     python benchmarks/patches.py --methods worldsat-batch,bound      # a subset (the bound always runs)
 """
 from __future__ import annotations
 import argparse, os, statistics, sys, time
@@ -65,8 +72,8 @@ GOAL_TORCHGEO, GOAL_BOUND = 3.0, 0.5
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description="Patch time series per second, from the same COGs of the sample world, three ways: worldsat "
-                    "(per-cell load, and one site load + slicing), torchgeo (RasterDataset + GridGeoSampler, one "
+        description="Patch time series per second, from the same COGs of the sample world: worldsat (per-cell "
+                    "load, one site load + slicing, batched load_cells), torchgeo (RasterDataset + GridGeoSampler, one "
                     "dataset per date) and the bound (each raster decoded once with rasterio, patches sliced). "
                     "Checks the patches are equal, then times --repeat rounds and prints patches/s and ratios.",
         epilog="Read the header of this file for how caches are handled. Exit code is 0 whatever the result.")
@@ -80,8 +87,8 @@ def parse_args(argv=None):
                    help="worldsat output: raw digital numbers (dtype=None, default) or float32 with NaN for nodata")
     p.add_argument("--scheduler", default="threads", choices=["threads", "synchronous"],
                    help="dask scheduler for worldsat's compute (default threads)")
-    p.add_argument("--methods", default="worldsat-cell,worldsat-site,torchgeo,bound",
-                   help="comma-separated subset of worldsat-cell,worldsat-site,torchgeo,bound")
+    p.add_argument("--methods", default="worldsat-cell,worldsat-site,worldsat-batch,torchgeo,bound",
+                   help="comma-separated subset of worldsat-cell,worldsat-site,worldsat-batch,torchgeo,bound")
     p.add_argument("--gdal-cachemax", default=None, help="set GDAL_CACHEMAX (MB) before GDAL starts (default: GDAL's)")
     p.add_argument("--profile", action="store_true", help="also cProfile one round of worldsat's per-cell load")
     return p.parse_args(argv)
@@ -133,6 +140,17 @@ def worldsat_cell(ctx, bands, resampling, dtype):
     from worldsat.data.load import load
     return [load(ctx["scenes"], c, bands=bands, resampling=resampling, scale=False, dtype=dtype).image.values
             for c in ctx["cells"]]
+
+def worldsat_batch(ctx, bands, resampling, dtype):
+    from worldsat.data.load import load_cells
+    out = load_cells(ctx["scenes"], ctx["cells"], compute=["image"], bands=bands, resampling=resampling, scale=False,
+                     dtype=dtype)
+    return [out[c.id].image.values for c in ctx["cells"]]
+
+def worldsat_reset():
+    "Close the files worldsat keeps open between reads (and its memo of their grids): every round starts cold."
+    from worldsat.data.load import close_datasets
+    close_datasets()
 
 def worldsat_site(ctx, bands, resampling, dtype):
     from worldsat.data.load import load
@@ -232,7 +250,7 @@ def main(argv=None):
     a = parse_args(argv)
     bands = [b.strip() for b in a.bands.split(",") if b.strip()]
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    known = ["worldsat-cell", "worldsat-site", "torchgeo", "bound"]
+    known = ["worldsat-cell", "worldsat-site", "worldsat-batch", "torchgeo", "bound"]
     if bad := [m for m in methods if m not in known]: sys.exit(f"unknown methods {bad}: use {known}")
     if "bound" not in methods: methods.append("bound")          # the reference of the check and of the ratios
     import dask
@@ -260,9 +278,11 @@ def main(argv=None):
 
     run = {"worldsat-cell": lambda: worldsat_cell(ctx, bands, a.resampling, dtype),
            "worldsat-site": lambda: worldsat_site(ctx, bands, a.resampling, dtype),
+           "worldsat-batch": lambda: worldsat_batch(ctx, bands, a.resampling, dtype),
            "torchgeo": lambda: torchgeo_run(tg),
            "bound": lambda: bound_run(ctx, bands)}
-    before = {"torchgeo": lambda: torchgeo_reset(tg)}
+    before = {"torchgeo": lambda: torchgeo_reset(tg), "worldsat-cell": worldsat_reset, "worldsat-site": worldsat_reset,
+              "worldsat-batch": worldsat_reset}
 
     # untimed first round: the equality check, and the warm state every timed round starts from
     results = {}
@@ -281,6 +301,7 @@ def main(argv=None):
             del out
 
     label = {"worldsat-cell": "worldsat (per-cell load)", "worldsat-site": "worldsat (site load + slice)",
+             "worldsat-batch": "worldsat (batched load_cells)",
              "torchgeo": "torchgeo (RasterDataset+GridGeoSampler)", "bound": "bound (decode once + slice)"}
     rate = {m: n / min(ts) for m, ts in times.items()}
     print(f"\nbest of {a.repeat} rounds (median in brackets); ratios are patches/s over torchgeo's and the bound's\n")
@@ -291,7 +312,7 @@ def main(argv=None):
         print(f"{label[m]:42s} {n:7d} {min(ts):8.3f} [{statistics.median(ts):7.3f}] {rate[m]:10.1f} "
               f"{vs_tg:>10s} {rate[m] / rate['bound']:8.2f}")
     print(f"\ngoal: worldsat >= {GOAL_TORCHGEO:g}x torchgeo and >= {GOAL_BOUND:g}x the bound")
-    for m in ("worldsat-cell", "worldsat-site"):
+    for m in ("worldsat-cell", "worldsat-site", "worldsat-batch"):
         if m not in rate: continue
         parts = []
         if "torchgeo" in rate:
