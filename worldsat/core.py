@@ -16,10 +16,10 @@ import xarray as xr
 
 # %% auto #0
 __all__ = ['SENSORS', 'SCL_CLASSES', 'SCL_COLORS', 'SCL_CLOUD', 'SCL_SHADOW', 'SCL_INVALID', 'RECIPES', 'WorldsatError',
-           'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptRaster', 'NoScenesFound',
-           'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'worldsat_home', 'cache_dir', 'atomic_path',
-           'write_json', 'shared_data', 'progress', 'Band', 'Sensor', 'sensor', 'scl_clear', 'l2a_boa_offset',
-           'Channel', 'Normalization', 'recipe']
+           'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptFile', 'CorruptRaster',
+           'NoScenesFound', 'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'OutputExists', 'worldsat_home',
+           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'progress', 'parse_date',
+           'Band', 'Sensor', 'sensor', 'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
 
 # %% ../nbs/00_core.ipynb #757046ae
 class WorldsatError(Exception):
@@ -29,17 +29,22 @@ class WorldsatError(Exception):
         super().__init__(message)
         self.message, self.fix = message, fix
     def __str__(self): return self.message if not self.fix else f"{self.message}\n  fix: {self.fix}"
+    def __repr__(self): return f"{type(self).__name__}({self.message!r}, fix={self.fix!r})"
+    # rebuilt whole (class, message and fix) when pickled: errors raised on dask workers reach the user as themselves
+    def __reduce__(self): return (type(self), (self.message, self.fix), self.__dict__)
 
 class InvalidInput(WorldsatError, ValueError): "An argument or file that worldsat cannot use as given."
 class InvalidAOI(InvalidInput): "An area of interest that is empty, invalid, or out of range."
 class UnknownName(WorldsatError, KeyError): "A sensor, band, recipe, collection or class name that worldsat does not know."
 class BandMismatch(InvalidInput): "Imagery bands do not match what a recipe, dataset or model expects."
 class CRSMismatch(WorldsatError, ValueError): "Two things that must share a CRS or grid do not."
-class CorruptRaster(WorldsatError, IOError): "A raster that cannot be read, or reads inconsistently with its metadata."
+class CorruptFile(WorldsatError, IOError): "A file that is truncated, damaged, or not what its name says (JSON, Parquet, Zarr, checkpoint)."
+class CorruptRaster(CorruptFile): "A raster that cannot be read, or reads inconsistently with its metadata."
 class NoScenesFound(WorldsatError, LookupError): "A search that matched no scenes."
 class RemoteError(WorldsatError, IOError): "A remote service or asset that kept failing after retries."
 class IncompatibleWeights(WorldsatError, ValueError): "Model weights that do not fit a model or its normalization."
 class DataUnavailable(WorldsatError, FileNotFoundError): "Optional data or an optional dependency that is not present here."
+class OutputExists(InvalidInput): "An output path that is taken by something worldsat must not overwrite, or cannot be a folder."
 
 # %% ../nbs/00_core.ipynb #a7663d71
 def worldsat_home() -> Path:
@@ -90,6 +95,33 @@ def shared_data() -> Path|None:
     if env: return Path(env).expanduser() if Path(env).expanduser().is_dir() else None
     return next((p/"shared"/"data" for p in (Path.cwd(), *Path.cwd().parents) if (p/"shared"/"data").is_dir()), None)
 
+# %% ../nbs/00_core.ipynb #75bb6f1e
+def inside(root, # the folder the result must stay in
+           *parts:str, # path parts from untrusted text (hrefs, ids, names)
+           what:str="path") -> Path: # what the parts are, for the message
+    "`root` joined with `parts`, refusing a result outside `root` (`..`, absolute parts, links leading out)."
+    root = Path(root).resolve()
+    p = root.joinpath(*[str(x) for x in parts]).resolve()
+    if p != root and root not in p.parents:
+        raise InvalidInput(f"{what} {'/'.join(map(str, parts))!r} leads outside {root}",
+                           fix="use a name without '..', absolute parts or links that leave the folder")
+    return p
+
+def output_dir(path, # a folder worldsat is about to create or fill
+               what:str="--out") -> Path:
+    "Check that `path` can be (or is) a folder: refuse a regular file there or above it, before anything is written."
+    p = Path(path).expanduser()
+    if str(path).strip() == "": raise OutputExists(f"{what} is empty", fix="name an output folder")
+    if p.exists() and not p.is_dir():
+        raise OutputExists(f"{what} {str(path)!r} is a file, not a folder", fix="name a new or existing folder")
+    for q in p.absolute().parents:
+        if q.exists():
+            if not q.is_dir(): raise OutputExists(f"{what} {str(path)!r} lies under {str(q)!r}, which is a file", fix="name a folder elsewhere")
+            if not os.access(q, os.W_OK | os.X_OK) and not p.exists():
+                raise OutputExists(f"{what} {str(path)!r} cannot be created: {str(q)!r} is not writable", fix="name a folder you can write to")
+            break
+    return p
+
 # %% ../nbs/00_core.ipynb #0a93239f
 def progress(iterable:Iterable|None=None, # what to iterate over
              desc:str|None=None, # label shown before the bar
@@ -100,6 +132,34 @@ def progress(iterable:Iterable|None=None, # what to iterate over
     from tqdm.auto import tqdm
     if disable is None: disable = os.environ.get("WORLDSAT_PROGRESS", "1") in ("0", "false", "no")
     return tqdm(iterable, desc=desc, total=total, disable=disable, **kwargs)
+
+# %% ../nbs/00_core.ipynb #d92e0e07
+def parse_date(value, # a date: 'YYYY-MM-DD', an ISO date-time, datetime, date, Timestamp or datetime64
+               what:str="date", # the input's name, for the message (e.g. '--start', 'start in build.json')
+               end:bool=False, # a bare 'YYYY-MM-DD' end date means the end of that day
+               optional:bool=True): # None means "no limit" (else it is refused)
+    "The UTC `pandas.Timestamp` of `value`; `InvalidInput` naming `what` for anything that is not clearly a date."
+    import datetime as _dt
+    import pandas as pd
+    fix = "write dates as YYYY-MM-DD, e.g. 2024-06-01"
+    if value is None:
+        if optional: return None
+        raise InvalidInput(f"{what} is missing", fix=fix)
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        raise InvalidInput(f"{what} {value!r} is a number, not a date", fix=fix + " (quoted in JSON/YAML: \"2024-06-01\")")
+    if isinstance(value, str):
+        s = value.strip()
+        if not s: raise InvalidInput(f"{what} is an empty string, not a date", fix=fix)
+        if not (s[:4].isdigit() and len(s) >= 8 and s[4] in "-/"):
+            raise InvalidInput(f"{what} {value!r} is not a date", fix=fix)
+    elif not isinstance(value, (_dt.date, np.datetime64, pd.Timestamp)):
+        raise InvalidInput(f"{what} {value!r} ({type(value).__name__}) is not a date", fix=fix)
+    try: ts = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput(f"{what} {value!r} is not a date", fix=fix) from None
+    if ts is pd.NaT or pd.isna(ts): raise InvalidInput(f"{what} {value!r} is not a date", fix=fix)
+    if end and isinstance(value, str) and len(value.strip()) == 10: ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 # %% ../nbs/00_core.ipynb #a39f1ce4
 @dataclass(frozen=True)
