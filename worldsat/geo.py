@@ -23,9 +23,10 @@ from shapely.validation import explain_validity
 from .core import CRSMismatch, InvalidAOI, InvalidInput
 
 # %% auto #0
-__all__ = ['WGS84', 'WEBMERC_HALF', 'SATLAS_ZOOM', 'SATLAS_HIGHRES_ZOOM', 'SATLAS_TILE', 'SATLAS_FRAME', 'utm_epsg', 'utm_crs',
-           'AOI', 'aoi', 'Cell', 'lonlat_to_pixel', 'pixel_to_lonlat', 'tile_of', 'tile_bounds_lonlat',
-           'frame_to_lonlat', 'lonlat_to_frame', 'mercator_tile_cell', 'mercator_tiles', 'utm_cells', 'utm_cell_at']
+__all__ = ['WGS84', 'WEBMERC_HALF', 'WEBMERC_MAX_LAT', 'SATLAS_ZOOM', 'SATLAS_HIGHRES_ZOOM', 'SATLAS_TILE', 'SATLAS_FRAME',
+           'MAX_ZOOM', 'MAX_UTM_SCALE', 'utm_epsg', 'utm_crs', 'geojson_crs', 'AOI', 'aoi', 'Cell', 'lonlat_to_pixel',
+           'pixel_to_lonlat', 'tile_of', 'tile_bounds_lonlat', 'frame_to_lonlat', 'lonlat_to_frame',
+           'mercator_tile_cell', 'mercator_tiles', 'utm_cells', 'utm_cell_at']
 
 # %% ../nbs/01_geo.ipynb #1edd2ad8
 WGS84 = pyproj.CRS.from_epsg(4326)
@@ -210,6 +211,28 @@ def _clean(geoms:list, repair:bool=False, buffer_m=None, what:str="AOI") -> Base
     return shapely.orient_polygons(u)
 
 # %% ../nbs/01_geo.ipynb #12258528
+def geojson_crs(obj, # a parsed GeoJSON object (dict)
+                where:str="GeoJSON", # what it is, for the message (e.g. the file's path)
+                exc=InvalidInput, # the error class to raise
+               ) -> pyproj.CRS|None:
+    "The CRS declared by a GeoJSON object's (pre-RFC 7946) `crs` member; None when there is none, which means WGS 84 lon/lat."
+    c = obj.get("crs") if isinstance(obj, dict) else None
+    if c is None: return None
+    props = c.get("properties") if isinstance(c, dict) else None
+    name = None
+    if isinstance(props, dict):
+        if c.get("type") == "name": name = props.get("name")
+        elif c.get("type") == "EPSG" and props.get("code") is not None: name = f"EPSG:{props['code']}"
+    fix = ("declare a CRS pyproj knows, e.g. {\"type\": \"name\", \"properties\": {\"name\": \"urn:ogc:def:crs:EPSG::32631\"}}, "
+           "or write lon/lat degrees and drop the crs member (RFC 7946)")
+    if not isinstance(name, str) or not name.strip():
+        raise exc(f"{where} has a crs member that names no CRS: {_short(c, 100)}", fix=fix)
+    try: crs = pyproj.CRS.from_user_input(name)
+    except pyproj.exceptions.CRSError:
+        raise exc(f"{where} declares the CRS {name!r}, which pyproj does not know; its coordinates cannot be placed", fix=fix) from None
+    code = crs.to_epsg()
+    return _epsg_crs(code) if code else crs
+
 class AOI:
     "An area of interest: a valid Polygon or MultiPolygon in EPSG:4326, longitudes in [-180, 180], and a name."
     def __init__(self, geometry, # shapely geometry in EPSG:4326, or a list of them (unioned)
@@ -241,7 +264,14 @@ class AOI:
                                               fix="use longitudes in [-180, 180]; a box crossing 180 is written with min_lon > max_lon")
         if s > n: raise InvalidAOI(f"{desc} has min_lat {s:g} > max_lat {n:g}",
                                    fix="pass (min_lon, min_lat, max_lon, max_lat)")
+        if w > e and e + 360 - w > 180:  # RFC 7946 reads it as crossing 180: here a box of more than half the globe
+            raise InvalidAOI(f"{desc} has min_lon {w:g} > max_lon {e:g}: by RFC 7946 that is a box across the antimeridian "
+                             f"(180 degrees), eastward from {w:g} to {e:g}, {e + 360 - w:g} degrees wide; worldsat reads "
+                             f"min_lon > max_lon as crossing 180 only for boxes narrower than 180 degrees",
+                             fix=f"if you meant the box from {e:g} to {w:g}, swap them: ({e:g}, {s:g}, {w:g}, {n:g}); pass a "
+                                 "wider box across 180 as two boxes (a GeoJSON MultiPolygon)")
         parts = [box(w, s, e, n)] if w <= e else [box(w, s, 180, n), box(-180, s, e, n)]
+        parts = [shapely.segmentize(p, 90) for p in parts]  # no edge spans more than 180 degrees: none reads as a jump across 180
         parts = [p for p in parts if p.area > 0]
         if not parts: raise InvalidAOI(f"{desc} has zero area", fix="pass a box with min < max on both axes")
         return cls(parts, name or desc)
@@ -250,12 +280,15 @@ class AOI:
     def from_geojson(cls, obj, # GeoJSON dict (Geometry, Feature, FeatureCollection), JSON text, or a path to a file
                      name:str|None=None, repair:bool=False, buffer_m:float|None=None) -> AOI:
         "An AOI from GeoJSON (EPSG:4326); the features of a FeatureCollection are unioned."
-        src = None
+        src = path = None
         if isinstance(obj, Path) or (isinstance(obj, str) and not obj.lstrip().startswith("{")):
             path = Path(obj)
             if not path.is_file(): raise InvalidAOI(f"GeoJSON file {str(path)!r} does not exist",
                                                     fix="pass an existing file, a GeoJSON dict, or GeoJSON text")
-            obj, src = path.read_text(), path.stem
+            try: obj, src = path.read_bytes().decode("utf-8-sig"), path.stem
+            except UnicodeDecodeError as e:
+                raise InvalidAOI(f"GeoJSON file {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})",
+                                 fix="pass a GeoJSON text file") from None
         if isinstance(obj, (str, bytes)):
             try: obj = json.loads(obj)
             except json.JSONDecodeError as e:
@@ -265,7 +298,7 @@ class AOI:
         if not isinstance(obj, dict) or "type" not in obj:
             raise InvalidAOI(f"GeoJSON {_short(obj, 60)} is not an object with a 'type'",
                              fix="pass a GeoJSON Geometry, Feature or FeatureCollection")
-        props = {}
+        crs, props = geojson_crs(obj, f"GeoJSON {str(path) if src else 'object'}", exc=InvalidAOI), {}
         if obj["type"] == "FeatureCollection": geoms = [f.get("geometry") for f in obj.get("features") or []]
         elif obj["type"] == "Feature": geoms, props = [obj.get("geometry")], obj.get("properties") or {}
         else: geoms = [obj]
@@ -275,6 +308,7 @@ class AOI:
         except Exception as e:
             raise InvalidAOI(f"GeoJSON geometry {_short(geoms[0], 60)} could not be read ({e})",
                              fix="check its 'type' and 'coordinates'") from None
+        if crs is not None: shapes = [_to_wgs84(g, crs) for g in shapes]
         return cls(shapes, name or props.get("name") or src or "aoi", repair=repair, buffer_m=buffer_m)
 
     @classmethod
@@ -298,6 +332,9 @@ class AOI:
         except Exception as e:
             raise InvalidAOI(f"vector file {str(path)!r} could not be read ({e})",
                              fix="pass a format GDAL reads, and layer= for multi-layer files") from None
+        if df.crs is None:
+            raise InvalidAOI(f"vector file {str(path)!r} declares no CRS", fix="set one (e.g. add the .prj of a shapefile, or "
+                             "df.set_crs(...).to_file(...)); only GeoJSON is lon/lat without saying so (RFC 7946)")
         return cls._from_geoseries(df.geometry, name or path.stem, repair, buffer_m)
 
     @classmethod
@@ -432,6 +469,8 @@ class Cell:
             try: t = Affine(*tuple(t)[:6])
             except TypeError: raise InvalidInput(f"cell transform {t!r} is not an affine.Affine", fix="pass an Affine") from None
             object.__setattr__(self, "transform", t)
+        if not all(math.isfinite(v) for v in tuple(t)[:6]):
+            raise InvalidInput(f"cell transform {tuple(t)[:6]} has NaN or infinite values", fix="pass finite numbers")
         if t.b != 0 or t.d != 0 or t.a == 0 or t.e == 0:
             raise InvalidInput(f"cell transform {tuple(t)[:6]} is rotated, sheared or degenerate",
                                fix="pass a north-up transform Affine(xres, 0, x0, 0, -yres, y0)")
@@ -478,7 +517,32 @@ class Cell:
 
 # %% ../nbs/01_geo.ipynb #fe2d75e6
 WEBMERC_HALF = 20037508.342789244 # half the width of the Web-Mercator world, pi * 6378137 m
+WEBMERC_MAX_LAT = math.degrees(math.atan(math.sinh(math.pi))) # 85.0511...: the latitude of the grid's top and bottom edges
 SATLAS_ZOOM, SATLAS_HIGHRES_ZOOM, SATLAS_TILE, SATLAS_FRAME = 13, 17, 512, 8192
+MAX_ZOOM = 30 # deepest zoom level accepted (about 4 cm tiles; tile numbers still fit int64)
+
+def _check_zoom(zoom) -> int:
+    "`zoom` as an int, refusing anything that is not a whole zoom level in 0..MAX_ZOOM."
+    if isinstance(zoom, (bool, np.bool_)) or not isinstance(zoom, (int, np.integer)) or not 0 <= zoom <= MAX_ZOOM:
+        raise InvalidInput(f"zoom={zoom!r} is not a zoom level (a whole number in 0..{MAX_ZOOM})",
+                           fix="pass e.g. zoom=13 (Satlas Sentinel-2 tiles) or zoom=17 (Satlas high-res)")
+    return int(zoom)
+
+def _check_lonlat(lon, lat, max_lat:float=90.0, what:str="point") -> tuple:
+    "`lon`, `lat` as float arrays of one shape; InvalidInput naming the first point that is NaN, infinite or out of range."
+    try: lon, lat = np.broadcast_arrays(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} (lon {_short(lon, 40)}, lat {_short(lat, 40)}) is not numbers in degrees",
+                           fix="pass longitude then latitude, as numbers or arrays of equal shape") from None
+    ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= max_lat + 1e-9)
+    if not ok.all():
+        i = np.unravel_index(np.flatnonzero(~ok)[0], ok.shape)
+        many = f" ({int((~ok).sum())} of {ok.size} points)" if ok.ndim else ""
+        raise InvalidInput(f"{what} (lon {lon[i]:g}, lat {lat[i]:g}) is outside the valid range: longitude in [-180, 180], "
+                           f"latitude in [-{max_lat:.4f}, {max_lat:.4f}]{many}",
+                           fix="pass longitude first, then latitude, in degrees" +
+                               (f"; Web-Mercator tiles stop at +-{max_lat:.4f} degrees of latitude" if max_lat < 90 else ""))
+    return lon, lat
 
 def _out(a):
     a = np.asarray(a)
@@ -506,16 +570,21 @@ def pixel_to_lonlat(col, # global pixel column(s) (may be fractional)
     lat = np.degrees(np.arctan(np.sinh(np.pi * (1.0 - 2.0 * y / n))))
     return _out(lon), _out(lat)
 
-def tile_of(lon, lat, zoom:int=SATLAS_ZOOM) -> tuple:
-    "(col, row) of the tile containing `lon`, `lat`, as ints (clamped to the grid)."
-    x, y = lonlat_to_pixel(lon, lat, zoom, 1)
+def tile_of(lon, # longitude(s) in degrees, -180..180
+            lat, # latitude(s) in degrees, within +-WEBMERC_MAX_LAT (85.0511)
+            zoom:int=SATLAS_ZOOM) -> tuple:
+    "(col, row) of the tile containing `lon`, `lat`, as ints; points on the grid's outer edges go to the edge tiles."
+    zoom = _check_zoom(zoom)
+    lon, lat = _check_lonlat(lon, lat, WEBMERC_MAX_LAT)
+    x, y = lonlat_to_pixel(lon, np.clip(lat, -WEBMERC_MAX_LAT, WEBMERC_MAX_LAT), zoom, 1)
     n = 2 ** zoom
     col = np.clip(np.floor(x), 0, n - 1).astype(np.int64)
-    row = np.clip(np.floor(np.nan_to_num(y, nan=0.0, posinf=n - 1, neginf=0)), 0, n - 1).astype(np.int64)
+    row = np.clip(np.floor(y), 0, n - 1).astype(np.int64)
     return (int(col), int(row)) if col.ndim == 0 else (col, row)
 
 def tile_bounds_lonlat(col, row, zoom:int=SATLAS_ZOOM) -> tuple:
     "(west, south, east, north) in degrees of tile(s) (`col`, `row`)."
+    zoom = _check_zoom(zoom)
     col, row = np.asarray(col), np.asarray(row)
     w, n = pixel_to_lonlat(col, row, zoom, 1)
     e, s = pixel_to_lonlat(col + 1, row + 1, zoom, 1)
@@ -538,7 +607,12 @@ def lonlat_to_frame(tile, lon, lat, zoom:int=SATLAS_ZOOM) -> tuple:
 # %% ../nbs/01_geo.ipynb #f82edf5e
 def mercator_tile_cell(col:int, row:int, zoom:int=SATLAS_ZOOM, tile_size:int=SATLAS_TILE) -> Cell:
     "The Web-Mercator tile (`col`, `row`) at `zoom` as a `tile_size` x `tile_size` cell in EPSG:3857, id `z{zoom}_{col}_{row}`."
-    n = 2 ** int(zoom)
+    zoom = _check_zoom(zoom)
+    n = 2 ** zoom
+    for k, v in (("col", col), ("row", row), ("tile_size", tile_size)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise InvalidInput(f"tile {k}={v!r} is not a whole number", fix="pass integers, e.g. mercator_tile_cell(4198, 2834)")
+    if tile_size <= 0: raise InvalidInput(f"tile_size={tile_size!r} is not a positive number of pixels", fix="pass e.g. 512")
     if not (0 <= col < n and 0 <= row < n):
         raise InvalidInput(f"tile ({col}, {row}) is outside the zoom-{zoom} grid of {n} x {n} tiles",
                            fix=f"pass 0 <= col, row < {n}")
@@ -552,14 +626,40 @@ def _tile_boxes(cols, rows, zoom):
     w, s, e, n = tile_bounds_lonlat(cols, rows, zoom)
     return shapely.box(w, s, e, n)
 
+def _too_many(a, n:float, what:str, max_cells:int, fix:str):
+    w, s, e, nn = a.bounds
+    dlon = e - w if e > w else e + 360 - w
+    km2 = a.area_km2
+    size = f"{km2:,.0f} km2" if km2 >= 100 else f"{km2:.3g} km2"
+    return InvalidAOI(f"AOI {a.name!r} ({size}, {dlon:.4g} x {nn - s:.4g} degrees) would make at least "
+                      f"{n:,.0f} {what}, more than max_cells={max_cells:,}",
+                      fix=f"split the AOI into smaller parts, {fix}, or raise max_cells= if you mean it")
+
+def _check_max_cells(max_cells):
+    if isinstance(max_cells, (bool, np.bool_)) or not isinstance(max_cells, (int, np.integer, float)) or not max_cells >= 1:
+        raise InvalidInput(f"max_cells={max_cells!r} is not a positive number of cells", fix="pass e.g. max_cells=1_000_000")
+
 def mercator_tiles(aoi, # anything `aoi()` accepts
-                   zoom:int=SATLAS_ZOOM, tile_size:int=SATLAS_TILE) -> list:
+                   zoom:int=SATLAS_ZOOM, tile_size:int=SATLAS_TILE,
+                   max_cells:int=1_000_000, # refuse AOIs that would make more tiles than this (before making any)
+                  ) -> list:
     "Cells of the Web-Mercator tiles at `zoom` that overlap the AOI, north to south then west to east."
-    g = _as_aoi(aoi).geometry
+    zoom = _check_zoom(zoom)
+    _check_max_cells(max_cells)
+    a = _as_aoi(aoi)
+    g = a.geometry
+    part = shapely.clip_by_rect(g, -180, -WEBMERC_MAX_LAT, 180, WEBMERC_MAX_LAT)
+    if part.area == 0:
+        raise InvalidAOI(f"AOI {a.name!r} (latitudes {a.bounds[1]:g} to {a.bounds[3]:g}) lies outside the Web-Mercator grid, "
+                         f"which stops at +-{WEBMERC_MAX_LAT:.4f} degrees of latitude", fix="use utm_cells for polar areas")
+    tile_m = 2 * WEBMERC_HALF / 2 ** zoom  # the tiles cover at least the AOI's area in Web-Mercator metres
+    fix = "use a lower zoom"
+    est = _reproject(part, WGS84, _epsg_crs(3857), step=0.25).area / tile_m ** 2
+    if est > max_cells: raise _too_many(a, est, f"zoom-{zoom} tiles", max_cells, fix)
     shapely.prepare(g)
     cols, rows = np.zeros(1, np.int64), np.zeros(1, np.int64)
-    found = []
-    for z in range(0, int(zoom) + 1):
+    found, n_found = [], 0
+    for z in range(0, zoom + 1):
         if z:
             cols = (2 * cols[:, None] + np.array([0, 1, 0, 1])).ravel()
             rows = (2 * rows[:, None] + np.array([0, 0, 1, 1])).ravel()
@@ -567,6 +667,9 @@ def mercator_tiles(aoi, # anything `aoi()` accepts
         hit = shapely.intersects(g, boxes) & ~shapely.touches(g, boxes)
         inside = hit & shapely.contains_properly(g, boxes) if z < zoom else np.zeros_like(hit)
         k = 2 ** (zoom - z)  # a tile fully inside: all its descendants are in
+        n_found += int(inside.sum()) * k * k
+        if n_found + int((hit & ~inside).sum()) > max_cells:  # each tile still in play holds at least one more
+            raise _too_many(a, n_found + int((hit & ~inside).sum()), f"zoom-{zoom} tiles", max_cells, fix)
         for c, r in zip(cols[inside], rows[inside]):
             cc, rr = np.meshgrid(np.arange(c * k, (c + 1) * k), np.arange(r * k, (r + 1) * k))
             found.append(np.column_stack([cc.ravel(), rr.ravel()]))
@@ -578,9 +681,10 @@ def mercator_tiles(aoi, # anything `aoi()` accepts
 
 # %% ../nbs/01_geo.ipynb #21cc81cf
 def _check_grid(size, resolution):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size <= 0:
         raise InvalidInput(f"size={size!r} is not a positive number of pixels", fix="pass e.g. size=264")
-    if not isinstance(resolution, (int, float, np.number)) or not math.isfinite(resolution) or resolution <= 0:
+    if (isinstance(resolution, (bool, np.bool_)) or not isinstance(resolution, (int, float, np.number))
+            or not math.isfinite(resolution) or resolution <= 0):
         raise InvalidInput(f"resolution={resolution!r} is not a positive number of metres", fix="pass e.g. resolution=10.0")
 
 def _grid_cell(crs:pyproj.CRS, col:int, row:int, size:int, resolution:float, tag:str|None=None) -> Cell:
@@ -596,14 +700,48 @@ def _metric_crs(crs) -> pyproj.CRS:
                           fix="pass a UTM CRS such as 'EPSG:32631', or crs=None for the AOI's own zone")
     return crs
 
+MAX_UTM_SCALE = 1.1 # refuse default-zone grids where the zone's scale error would pass 10% (about 25 degrees off its meridian)
+
+def _utm_scale(g:BaseGeometry, zone:pyproj.CRS) -> float:
+    "Largest point scale factor of the UTM `zone` over the vertices of `g` (lon/lat), on the sphere: k0 / sqrt(1 - B^2)."
+    xy = shapely.get_coordinates(shapely.segmentize(g, 0.5))
+    lon0 = (zone.to_epsg() % 100) * 6 - 183  # the zone's central meridian
+    b = np.cos(np.radians(xy[:, 1])) * np.sin(np.radians(xy[:, 0] - lon0))
+    with np.errstate(divide="ignore"): return float(np.max(0.9996 / np.sqrt(np.maximum(1 - b ** 2, 0))))
+
+def _grid_hits(g:BaseGeometry, step:float, max_cells:int, n0:int, too_many) -> list:
+    "(col, row) of the grid squares of side `step` that overlap `g` with positive area, north to south, west to east."
+    x0, y0, x1, y1 = g.bounds
+    r0, r1 = math.floor(y0 / step), math.ceil(y1 / step)
+    per = max(1, 200_000 // max(1, math.ceil(x1 / step) - math.floor(x0 / step)))  # rows per strip: a bounded batch of boxes
+    out, n = [], n0
+    for top in range(r1, r0, -per):  # strips from north to south; each tests only the columns its part of g reaches
+        bot = max(r0, top - per)
+        strip = shapely.clip_by_rect(g, x0, bot * step, x1, top * step)
+        if strip.is_empty: continue
+        sx0, _, sx1, _ = strip.bounds
+        cc, rr = [v.ravel() for v in np.meshgrid(np.arange(math.floor(sx0 / step), math.ceil(sx1 / step)), np.arange(bot, top)[::-1])]
+        boxes = shapely.box(cc * step, rr * step, (cc + 1) * step, (rr + 1) * step)
+        hit = shapely.intersects(g, boxes) & ~shapely.touches(g, boxes)
+        n += int(hit.sum())
+        if n > max_cells: raise too_many(n)
+        out += list(zip(cc[hit].tolist(), rr[hit].tolist()))
+    return out
+
 def utm_cells(aoi, # anything `aoi()` accepts
               size:int=264, # window size in pixels
               resolution:float=10.0, # pixel size in metres
               crs=None, # grid CRS (projected, metres); default: the AOI's UTM zone
+              max_cells:int=1_000_000, # refuse AOIs that would make more windows than this (before making any)
              ) -> list:
     "The `size` x `size` windows of the global grid that overlap the AOI, north to south then west to east."
     _check_grid(size, resolution)
+    _check_max_cells(max_cells)
     a = _as_aoi(aoi)
+    step = size * resolution
+    what, fix = f"windows of {size} x {size} px at {resolution:g} m", "use larger windows (size=, resolution=)"
+    est = a.area_km2 * 1e6 / step ** 2  # the windows cover at least the AOI's area
+    if est > max_cells: raise _too_many(a, est, what, max_cells, fix)
     if crs is not None: groups = [(_metric_crs(crs), a.to_crs(crs))]
     else:
         if a.crosses_antimeridian:
@@ -615,19 +753,24 @@ def utm_cells(aoi, # anything `aoi()` accepts
         for g in parts:
             c = g.centroid
             zone = utm_crs(c.x, c.y)
+            k = _utm_scale(g, zone)
+            if k > MAX_UTM_SCALE:
+                w, s, e, n = g.bounds
+                how = f"scaled by {k:.3g} instead of about 1" if math.isfinite(k) else "at infinity, 90 degrees from its meridian"
+                raise InvalidAOI(f"AOI {a.name!r} ({e - w:.4g} x {n - s:.4g} degrees, longitudes {w:g} to {e:g}) is too wide for "
+                                 f"one UTM zone: in {zone.name} (EPSG:{zone.to_epsg()}) its edges would be {how}",
+                                 fix="split the AOI into parts of a few degrees (one per UTM zone), or pass crs= a projected CRS made for it")
             groups.append((zone, _reproject(g, WGS84, zone, step=0.01)))
-    step = size * resolution
     cells = []
     for crs_, g in groups:
-        shapely.prepare(g)
         x0, y0, x1, y1 = g.bounds
-        cols = np.arange(math.floor(x0 / step), math.ceil(x1 / step))
-        rows = np.arange(math.floor(y0 / step), math.ceil(y1 / step))[::-1]
-        cc, rr = [v.ravel() for v in np.meshgrid(cols, rows)]
-        boxes = shapely.box(cc * step, rr * step, (cc + 1) * step, (rr + 1) * step)
-        hit = shapely.intersects(g, boxes) & ~shapely.touches(g, boxes)
+        if not all(map(math.isfinite, (x0, y0, x1, y1))):
+            raise InvalidAOI(f"AOI {a.name!r} (bounds {tuple(round(v, 4) for v in a.bounds)}) does not fit {crs_.name}: "
+                             f"some of it projects to infinity", fix="pass a CRS that covers the whole AOI, or split the AOI")
+        shapely.prepare(g)
         tag = _crs_tag(crs_)
-        cells += [_grid_cell(crs_, int(c), int(r), size, resolution, tag) for c, r in zip(cc[hit], rr[hit])]
+        hits = _grid_hits(g, step, max_cells, len(cells), lambda n: _too_many(a, n, what, max_cells, fix))
+        cells += [_grid_cell(crs_, c, r, size, resolution, tag) for c, r in hits]
     return cells
 
 def utm_cell_at(lon:float, lat:float, # the point, in degrees

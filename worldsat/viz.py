@@ -6,15 +6,18 @@ Docs: https://worldsat.github.io/worldsat/viz.html.md"""
 
 # %% ../nbs/50_viz.ipynb #3bd492a0
 from __future__ import annotations
-import base64, io, json, re, shutil, zlib
+import base64, io, json, math, re, shutil, zlib
+from html import escape as _escape
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import geopandas as gpd
 import pystac
 import rasterio
+import shapely
+import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 import matplotlib.pyplot as plt
@@ -25,7 +28,8 @@ from .core import BandMismatch, InvalidInput, SCL_CLASSES, SCL_COLORS, atomic_pa
 
 # %% auto #0
 __all__ = ['COMPOSITES', 'asset_key', 'item_reflectance', 'stretch', 'to_rgb', 'plot_item', 'category_color', 'plot_labels',
-           'scl_cmap', 'plot_timeseries', 'plot_cube', 'image_overlay', 'footprint_map', 'save_map']
+           'scl_cmap', 'plot_timeseries', 'plot_cube', 'map_text', 'geojson_layer', 'image_overlay', 'footprint_map',
+           'save_map']
 
 # %% ../nbs/50_viz.ipynb #8daa17df
 def _scale_offset(item:pystac.Item, asset:pystac.Asset):
@@ -193,6 +197,79 @@ def plot_cube(ds, # a Dataset with `image` (time, band, y, x) and `clear` (time,
     fig.tight_layout()
     return fig
 
+# %% ../nbs/50_viz.ipynb #5a5ba705
+def map_text(x) -> str:
+    "`x` as text that is safe anywhere in a map's HTML: `&`, `<`, `>` and quotes escaped (None: '')."
+    return "" if x is None else _escape(str(x), quote=True)
+
+def _shown(v):
+    "A property value as tooltip content: numbers as they are, text escaped, dicts (or JSON-object text) as `key: value` lines."
+    if v is None: return ""
+    if isinstance(v, (bool, np.bool_)): return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)): return int(v)
+    if isinstance(v, (float, np.floating)): return round(float(v), 4) if math.isfinite(v) else ("" if math.isnan(v) else map_text(v))
+    if isinstance(v, str) and v.lstrip().startswith("{"):
+        try: v = json.loads(v)
+        except ValueError: pass
+    if isinstance(v, dict):
+        return "<br>".join(f"{map_text(k)}: {map_text(x if isinstance(x, str) else json.dumps(x, default=str))}" for k, x in v.items())
+    if isinstance(v, (list, tuple, np.ndarray)): return map_text(", ".join(map(str, v)))
+    return map_text(v)
+
+def _features(data, name:str) -> list:
+    "`data` as a list of GeoJSON features in lon/lat (geometry checked with shapely; features without geometry dropped)."
+    if isinstance(data, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if data.crs is None: raise InvalidInput(f"map layer {name!r}: the data has no CRS", fix="set one with .set_crs(...)")
+        gdf = data.to_crs(4326) if isinstance(data, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=data.to_crs(4326))
+        props = [{k: v for k, v in r.items() if k != gdf.geometry.name} for r in gdf.drop(columns=gdf.geometry.name).to_dict("records")] \
+                if len(gdf.columns) > 1 else [{} for _ in range(len(gdf))]
+        feats = [{"geometry": g, "properties": p} for g, p in zip(gdf.geometry, props)]
+    else:
+        if not isinstance(data, (dict, list, tuple)) and hasattr(data, "__geo_interface__"): data = data.__geo_interface__
+        if isinstance(data, dict) and data.get("type") == "FeatureCollection": feats = list(data.get("features") or [])
+        elif isinstance(data, dict) and data.get("type") == "Feature": feats = [data]
+        elif isinstance(data, dict) and "type" in data: feats = [{"geometry": data, "properties": {}}]
+        elif isinstance(data, (list, tuple)): feats = list(data)
+        else: raise InvalidInput(f"map layer {name!r}: {type(data).__name__} is not vector data",
+                                 fix="pass a GeoDataFrame, a GeoJSON dict or a list of features")
+    out = []
+    for f in feats:
+        g = f.get("geometry") if isinstance(f, dict) else None
+        try: g = None if g is None else (g if isinstance(g, shapely.geometry.base.BaseGeometry) else shapely.geometry.shape(g))
+        except Exception as e:
+            raise InvalidInput(f"map layer {name!r}: a feature's geometry is not valid GeoJSON ({e})", fix="check the data") from None
+        if g is None or g.is_empty: continue
+        p = f.get("properties") or {}
+        out.append({"geometry": shapely.geometry.mapping(g), "properties": dict(p) if isinstance(p, dict) else {"value": p}})
+    return out
+
+def geojson_layer(data, # a GeoDataFrame/GeoSeries (any CRS), a GeoJSON dict, a list of features, or anything with `__geo_interface__` (lon/lat)
+                  name:str, # the layer's name in the layer control
+                  fields:Sequence[str]|None=None, # properties shown in the tooltip, in order (None: all; []: no tooltip)
+                  aliases:Sequence[str]|None=None, # their labels in the tooltip (default: the field names)
+                  style:dict|Callable|None=None, # a Leaflet path style, or a function of a feature's raw properties returning one
+                  popup:bool=False, # also show the same lines in a popup on click
+                  radius:float=5, # circle-marker radius of point features, px
+                 ) -> folium.GeoJson:
+    "A folium layer of vector features whose every shown text is HTML-escaped: the one way worldsat puts vectors on a map."
+    feats = _features(data, name)
+    if fields is None: fields = list(dict.fromkeys(k for f in feats for k in f["properties"]))
+    fields = [str(f) for f in fields]
+    aliases = [map_text(a) for a in (aliases if aliases is not None else fields)]
+    if len(aliases) != len(fields): raise InvalidInput(f"map layer {name!r}: {len(fields)} fields but {len(aliases)} aliases",
+                                                       fix="give one alias per field")
+    styles = [dict(style(f["properties"]) if callable(style) else style or {}) for f in feats]
+    for f, s in zip(feats, styles):                      # circle markers are filled with their line colour unless told
+        if f["geometry"]["type"] in ("Point", "MultiPoint") and "color" in s: s.setdefault("fillColor", s["color"])
+    # our own ids (folium would otherwise pick a property *name* as the feature key and write it into the page's script)
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": str(i), "geometry": f["geometry"], "properties": {k: _shown(f["properties"].get(k)) for k in fields}}
+        for i, f in enumerate(feats)]}
+    tip = folium.GeoJsonTooltip(fields, aliases=aliases, sticky=True) if fields and feats else None
+    pop = folium.GeoJsonPopup(fields, aliases=aliases) if popup and fields and feats else None
+    return folium.GeoJson(gj, name=map_text(name), style_function=lambda f: styles[int(f["id"])], tooltip=tip, popup=pop,
+                          marker=folium.CircleMarker(radius=radius, fill=True, fill_opacity=0.8))
+
 # %% ../nbs/50_viz.ipynb #81b08605
 def _cloud_color(cc):
     if cc is None: return "#3388ff"
@@ -216,7 +293,7 @@ def image_overlay(item:pystac.Item, composite="true colour", name:str|None=None,
     west, south, east, north = rasterio.transform.array_bounds(h, w, dst_tr)
     rgba = (to_rgb(out) * 255).astype(np.uint8)
     return folium.raster_layers.ImageOverlay(rgba, bounds=[[south, west], [north, east]], opacity=opacity,
-                                             name=name or f"{item.id} ({composite})", mercator_project=True)
+                                             name=map_text(name or f"{item.id} ({composite})"), mercator_project=True)
 
 def footprint_map(items:Sequence[pystac.Item]=(), # scenes whose footprints to draw
                   labels:gpd.GeoDataFrame|None=None, # vector labels to draw
@@ -229,29 +306,20 @@ def footprint_map(items:Sequence[pystac.Item]=(), # scenes whose footprints to d
     by_col = {}
     for it in items: by_col.setdefault(it.collection_id or "items", []).append(it)
     for col, its in by_col.items():
-        feats = [{"type": "Feature", "geometry": it.geometry,
-                  "properties": {"id": it.id, "date": f"{it.datetime:%Y-%m-%d}",
-                                 "cloud": it.properties.get("eo:cloud_cover"), "collection": col}} for it in its]
-        folium.GeoJson({"type": "FeatureCollection", "features": feats}, name=f"{col} footprints ({len(its)})",
-                       style_function=lambda f: {"color": _cloud_color(f["properties"]["cloud"]), "weight": 1.5, "fillOpacity": 0.05},
-                       tooltip=folium.GeoJsonTooltip(["id", "date", "cloud"], aliases=["scene", "date", "cloud %"])).add_to(m)
+        feats = [{"geometry": it.geometry, "properties": {"id": it.id, "date": f"{it.datetime:%Y-%m-%d}",
+                                                          "cloud": it.properties.get("eo:cloud_cover")}} for it in its]
+        geojson_layer(feats, f"{col} footprints ({len(its)})", fields=["id", "date", "cloud"], aliases=["scene", "date", "cloud %"],
+                      style=lambda p: {"color": _cloud_color(p["cloud"]), "weight": 1.5, "fillOpacity": 0.05}).add_to(m)
         bounds += [it.bbox for it in its]
     if labels is not None and len(labels):
         lab = labels.to_crs(4326)
-        cats = sorted(lab.category.unique())
+        cats = lab["category"].astype(str).unique() if "category" in lab.columns else []
         colors = {c: "#%02x%02x%02x" % tuple(int(255 * v) for v in category_color(c)[:3]) for c in cats}
         keep = [c for c in ("id", "category", "label_type", "properties") if c in lab.columns]
+        style = lambda p: {"color": colors.get(str(p.get("category")), "#3388ff"), "weight": 1.5, "fillOpacity": 0.15}
         pts, rest = lab[lab.geom_type == "Point"], lab[lab.geom_type != "Point"]
-        if len(rest):
-            folium.GeoJson(rest[keep + ["geometry"]].to_json(), name=f"labels ({len(rest)})",
-                           style_function=lambda f: {"color": colors[f["properties"]["category"]], "weight": 1.5, "fillOpacity": 0.15},
-                           tooltip=folium.GeoJsonTooltip(["category", "properties"])).add_to(m)
-        if len(pts):
-            fg = folium.FeatureGroup(name=f"point labels ({len(pts)})")
-            for _, r in pts.iterrows():
-                folium.CircleMarker([r.geometry.y, r.geometry.x], radius=5, color=colors[r.category], fill=True,
-                                    tooltip=f"{r.category} {r.get('properties', '')}").add_to(fg)
-            fg.add_to(m)
+        if len(rest): geojson_layer(rest[keep + [lab.geometry.name]], f"labels ({len(rest)})", fields=keep, style=style).add_to(m)
+        if len(pts): geojson_layer(pts[keep + [lab.geometry.name]], f"point labels ({len(pts)})", fields=keep, style=style).add_to(m)
         bounds.append(list(lab.total_bounds))
     if bounds:
         b = np.array(bounds)

@@ -6,10 +6,10 @@ Docs: https://worldsat.github.io/worldsat/data.dataset.html.md"""
 
 # %% ../../nbs/17_data.dataset.ipynb #c3039be2
 from __future__ import annotations
-import copy, hashlib, json, os, shutil, time, uuid
-from dataclasses import dataclass, field, asdict
+import copy, datetime as _dt, hashlib, inspect, json, math, os, re, shutil, time, types, typing, uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Any, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -17,99 +17,346 @@ import geopandas as gpd
 import xarray as xr
 import pystac
 import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic.functional_validators import AfterValidator, PlainValidator
+from pydantic_core import PydanticCustomError
 
-from ..core import (InvalidInput, NoScenesFound, WorldsatError, atomic_path, progress, recipe, write_json)
+from ..core import (BandMismatch, CorruptFile, InvalidInput, NoScenesFound, OutputExists, RECIPES, RemoteError,
+                           UnknownName, WorldsatError, atomic_path, inside, output_dir, parse_date, progress, recipe, write_json)
 from ..geo import Cell, aoi as to_aoi, utm_cells
 from .catalog import Scene
 from . import select as _select
 
 # %% auto #0
-__all__ = ['RULES', 'BuildConfig', 'read_target', 'build_sample', 'mercator_zoom', 'plan_samples', 'build', 'finish',
-           'open_sample', 'validate']
+__all__ = ['RULES', 'TargetSettings', 'BuildConfig', 'read_target', 'file_checksums', 'build_sample', 'mercator_zoom',
+           'plan_samples', 'build', 'finish', 'read_entry', 'dataset_dir', 'read_index', 'sample_problems',
+           'verify_sample', 'open_sample', 'validate']
 
 # %% ../../nbs/17_data.dataset.ipynb #c4c63987
 RULES = {n: getattr(_select, n) for n in ["SceneCloud", "AOICloud", "Coverage", "EvenlySpread", "PerSeason", "ClearestNear", "Mosaic"]}
 
-@dataclass
-class BuildConfig:
-    "What to build: where samples go, from which scenes, with which labels."
-    aoi:object # the area: a bbox, GeoJSON, vector file path... (anything `worldsat.geo.aoi` accepts)
-    start:str
-    end:str
-    catalog:str = "sample" # `worldsat.data.stac.open_catalog` source, or "sample" for the sample world
-    collection:str = "sentinel-2-l2a"
-    bands:list|None = None # worldsat band names (default: all the scenes have)
-    rules:list = field(default_factory=lambda: [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": 50}])
-    cell_size:int = 64 # pixels
-    resolution:float = 10.0 # metres (UTM grid)
-    grid:str = "utm" # "utm": SSL4EO-S12-style global UTM windows; "mercator": Web-Mercator tiles as SatlasPretrain
-    zoom:int|None = None # mercator grid: tile zoom (default: Satlas's 9.55 m pixels, zoom 13 + log2(512 / cell_size))
-    min_clear:float = 0.0 # skip a sample whose clear share (over all its scenes) is below this (0-1)
-    labels:str|None = None # a vector file (GeoParquet, GeoPackage, GeoJSON...) or "sample"; None: no labels
-    classes:list|None = None # label classes in order (segmentation values 1..N)
-    label_column:str = "category"
-    normalization:str = "ssl4eo-s2-l2a" # the recipe recorded with the data
-    split:dict = field(default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
-    split_block_m:float = 2000.0
-    seed:int = 0
-    target:dict|None = None # a high-res target per sample: {"collection": "highres", "resolution": 2.5, "bands": None}
+def _show(v, n:int=60) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[:n - 4] + "...'"
+
+def _bad(kind:str, msg:str, value) -> PydanticCustomError: return PydanticCustomError(kind, msg, {"value": _show(value)})
+
+def _number(v):
+    "A finite real number; an int stays an int, so that a config's key is what it always was."
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise _bad("number", "{value} is not a number", v)
+    if not math.isfinite(v): raise _bad("number", "{value} is not a finite number", v)
+    return v.item() if isinstance(v, np.generic) else v
+
+def _whole(v):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)): raise _bad("whole", "{value} is not a whole number", v)
+    return int(v)
+
+def _positive(v):
+    if v <= 0: raise _bad("positive", "{value} is not positive", v)
+    return v
+
+def _non_negative(v):
+    if v < 0: raise _bad("negative", "{value} is negative", v)
+    return v
+
+def _share(v):
+    if not 0 <= v <= 1: raise _bad("share", "{value} is not between 0 and 1", v)
+    return v
+
+def _text(v):
+    if isinstance(v, os.PathLike): v = os.fspath(v)
+    if not isinstance(v, str): raise _bad("text", "{value} is not a string", v)
+    if not v.strip(): raise _bad("text", "{value} is an empty string", v)
+    return v
+
+def _unique(v):
+    if not v: raise _bad("empty", "{value} is an empty list", v)
+    dup = sorted({x for x in v if v.count(x) > 1})
+    if dup: raise PydanticCustomError("unique", "{value} names {dup} more than once", {"value": _show(v), "dup": _show(dup)})
+    return v
+
+def _at_most(n:int):
+    def check(v):
+        if v > n: raise PydanticCustomError("at_most", "{value} is more than {n}", {"value": _show(v), "n": n})
+        return v
+    return check
+
+def _one_of(options):
+    def check(v):
+        if v not in options: raise PydanticCustomError("one_of", "{value} is not one of {options}", {"value": _show(v), "options": ", ".join(map(repr, options))})
+        return v
+    return check
+
+_Number = Annotated[float, PlainValidator(_number)]           # a real number (ints kept as ints)
+_Positive = Annotated[float, PlainValidator(_number), AfterValidator(_positive)]
+_Share = Annotated[float, PlainValidator(_number), AfterValidator(_share)]
+_Whole = Annotated[int, PlainValidator(_whole)]
+_Text = Annotated[str, PlainValidator(_text)]
+_Names = Annotated[list[_Text], AfterValidator(_unique)]
+
+def _schema_type(hint):
+    "The schema type of a rule parameter annotated `hint` (float, int, bool, str, X|None; anything else: any value)."
+    if hint is float: return _Number
+    if hint is int: return _Whole
+    if hint is bool: return Annotated[bool, Field(strict=True)]
+    if hint is str: return _Text
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1: return Optional[_schema_type(args[0])]
+    return Any
+
+def _rule_schema(name:str, cls) -> type:
+    "A pydantic model of one selection rule's parameters, read from its class: names, types and defaults."
+    try: hints = typing.get_type_hints(cls)
+    except Exception: hints = {}
+    fields = {"rule": (typing.Literal[name], ...)}
+    for p in inspect.signature(cls).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD): continue
+        fields[p.name] = (_schema_type(hints.get(p.name, Any)), ... if p.default is p.empty else p.default)
+    return create_model(f"{name}Settings", __config__=ConfigDict(extra="forbid"), **fields)
+
+_RuleSettings = Annotated[Union[tuple(_rule_schema(n, c) for n, c in RULES.items())], Field(discriminator="rule")]
+
+class TargetSettings(BaseModel):
+    "The `target` of a build: a high-res collection read onto a finer grid over each cell."
+    model_config = ConfigDict(extra="forbid")
+    collection:_Text
+    resolution:_Positive # metres
+    bands:Optional[_Names] = None
+
+def _date_text(v, what:str) -> str:
+    "A date checked by `parse_date` and kept as the text the user gave, normalised: 'YYYY-MM-DD', or ISO 8601 with a time."
+    try: ts = parse_date(v, what=what, optional=False)
+    except InvalidInput as e: raise PydanticCustomError("worldsat", "{message}", {"message": e.message, "fix": e.fix or ""}) from None
+    if isinstance(v, str):
+        s = v.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s): return s
+        try: _dt.datetime.fromisoformat(s); return s if "T" in s else ts.isoformat()
+        except ValueError: pass
+        return ts.strftime("%Y-%m-%d") if re.fullmatch(r"\d{4}[-/]\d{1,2}[-/]\d{1,2}", s) else ts.isoformat()
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime): return v.isoformat()
+    return pd.Timestamp(v).isoformat()
+
+_EXAMPLE = '{"aoi": [1.6, 48.22, 1.64, 48.24], "start": "2024-01-01", "end": "2024-12-31"}'
+
+class _Checked(type(BaseModel)):
+    "Models whose constructor raises `InvalidInput` listing every problem (instead of pydantic's `ValidationError`)."
+    def __call__(cls, *args, **kw):
+        try: return super().__call__(*args, **kw)
+        except ValidationError as e: raise _invalid(e, "build config") from None
+
+class BuildConfig(BaseModel, metaclass=_Checked):
+    "What to build: where samples go, from which scenes, with which labels; checked against its schema when made."
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+    aoi:Any # the area: a bbox, GeoJSON, vector file path... (anything `worldsat.geo.aoi` accepts)
+    start:Any # first date, 'YYYY-MM-DD' (or ISO 8601); kept as text
+    end:Any # last date, included
+    catalog:_Text = "sample" # `worldsat.data.stac.open_catalog` source, or "sample" for the sample world
+    collection:_Text = "sentinel-2-l2a"
+    bands:Optional[_Names] = None # worldsat band names (default: all the scenes have; they must all have the same)
+    rules:list[_RuleSettings] = Field(default_factory=lambda: [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": 50}])
+    cell_size:Annotated[int, PlainValidator(_whole), AfterValidator(_positive), AfterValidator(_at_most(10_000))] = 64 # pixels
+    resolution:_Positive = 10.0 # metres (UTM grid)
+    grid:Annotated[str, PlainValidator(_one_of(("utm", "mercator")))] = "utm" # "utm": SSL4EO-S12-style global UTM windows; "mercator": Web-Mercator tiles as SatlasPretrain
+    zoom:Optional[Annotated[int, PlainValidator(_whole), AfterValidator(_non_negative), AfterValidator(_at_most(24))]] = None # mercator grid: tile zoom (default: Satlas's 9.55 m pixels, zoom 13 + log2(512 / cell_size))
+    min_clear:_Share = 0.0 # skip a sample whose clear share (over all its scenes) is below this (0-1)
+    labels:Optional[_Text] = None # a vector file (GeoParquet, GeoPackage, GeoJSON...) or "sample"; None: no labels
+    classes:Optional[_Names] = None # label classes in order (segmentation values 1..N)
+    label_column:_Text = "category"
+    normalization:Annotated[str, PlainValidator(_one_of(tuple(RECIPES)))] = "ssl4eo-s2-l2a" # the recipe recorded with the data
+    split:dict[_Text, Annotated[float, PlainValidator(_number), AfterValidator(_share)]] = Field(default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
+    split_block_m:_Positive = 2000.0
+    seed:Annotated[int, PlainValidator(_whole), AfterValidator(_non_negative)] = 0
+    target:Optional[TargetSettings] = None # a high-res target per sample: {"collection": "highres", "resolution": 2.5, "bands": None}
+
+    def __setattr__(self, name, value):
+        try: super().__setattr__(name, value)
+        except ValidationError as e: raise _invalid(e, "build config") from None
+
+    @field_validator("aoi", mode="plain")
+    @classmethod
+    def _aoi(cls, v):
+        if v is None: raise _bad("aoi", "is missing", v)
+        if isinstance(v, (bool, int, float, np.number)): raise _bad("aoi", "{value} is not an area", v)
+        if isinstance(v, str) and not v.strip(): raise _bad("aoi", "{value} is an empty string", v)
+        if isinstance(v, (list, tuple)) and (len(v) != 4 or any(isinstance(x, bool) or not isinstance(x, (int, float, np.number)) for x in v)):
+            raise _bad("aoi", "{value} is not a bbox [minlon, minlat, maxlon, maxlat]", v)
+        return v
+
+    @field_validator("start", "end", mode="plain")
+    @classmethod
+    def _date(cls, v, info): return _date_text(v, _name_of((info.field_name,), (info.context or {}).get("names")))
+
+    @field_validator("rules", mode="after")
+    @classmethod
+    def _rules_as_data(cls, v): return [r.model_dump(exclude_unset=True) | {"rule": r.rule} for r in v]
+
+    @field_validator("split", mode="after")
+    @classmethod
+    def _split(cls, v):
+        if not v: raise _bad("split", "{value} names no split", v)
+        total = float(sum(v.values()))
+        if abs(total - 1) > 1e-6: raise PydanticCustomError("split", "fractions {value} sum to {total}, not 1", {"value": _show(v), "total": f"{total:g}"})
+        return v
+
+    @field_validator("target", mode="after")
+    @classmethod
+    def _target_as_data(cls, v): return None if v is None else v.model_dump(exclude_unset=True)
+
+    @model_validator(mode="after")
+    def _together(self):
+        "The checks that involve several settings, each problem with the key it concerns."
+        problems = []
+        if self.labels is not None and not self.classes:
+            problems.append((("classes",), "is required when labels are set", "list the label classes in order, e.g. ['wheat', 'maize']"))
+        if parse_date(self.start) > parse_date(self.end, end=True):
+            problems.append((("start",), f"{self.start!r} is after end {self.end!r}", "swap the start and end dates"))
+        if self.grid == "mercator" and self.zoom is None and not math.log2(512 / self.cell_size).is_integer():
+            problems.append((("cell_size",), f"{self.cell_size} does not divide a 512 px zoom-13 tile into whole tiles",
+                             "use a power of two such as 64, 128, 256 or 512, or set zoom"))
+        if self.target is not None:
+            f = self.cell_size * self.resolution / self.target["resolution"]
+            if abs(f - round(f)) > 1e-9:
+                problems.append((("target", "resolution"), f"a cell of {self.cell_size} px at {self.resolution:g} m is {f:g} target pixels "
+                                 f"at {self.target['resolution']:g} m, not a whole number",
+                                 "choose a target resolution that divides cell_size x resolution, or another cell_size"))
+        for i, spec in enumerate(self.rules):   # the values each rule's own constructor refuses
+            try: _make_rule(spec)
+            except WorldsatError as e: problems.append((("rules", i), e.message, e.fix))
+            except (TypeError, ValueError) as e: problems.append((("rules", i), f"{spec['rule']}: {e}", f"see help(worldsat.data.select.{spec['rule']})"))
+        if problems: raise PydanticCustomError("problems", "{n} problems", {"n": len(problems), "problems": problems})
+        return self
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {k: copy.deepcopy(getattr(self, k)) for k in type(self).model_fields}
         if d.get("target") is None: d.pop("target", None)   # builds without a target keep the keys they always had
         if not isinstance(d["aoi"], (str, list, tuple, dict)): d["aoi"] = to_aoi(self.aoi).__geo_interface__
         if isinstance(d["aoi"], tuple): d["aoi"] = list(d["aoi"])
         return d
     @classmethod
-    def from_dict(cls, d:dict) -> "BuildConfig":
-        unknown = set(d) - {f for f in cls.__dataclass_fields__}
-        if unknown: raise InvalidInput(f"unknown build settings {sorted(unknown)}", fix=f"use only {sorted(cls.__dataclass_fields__)}")
-        if "aoi" not in d or "start" not in d or "end" not in d:
-            raise InvalidInput("a build config needs aoi, start and end", fix='e.g. {"aoi": [1.6, 48.22, 1.64, 48.24], "start": "2024-01-01", "end": "2024-12-31"}')
-        return cls(**d)
+    def from_dict(cls, d, # the settings, as in config.json
+                  source:str="build config", # what `d` is, for messages (e.g. the file it came from)
+                  names:dict|None=None, # how to name settings in messages (e.g. {"cell_size": "--cell-size"})
+                 ) -> "BuildConfig":
+        "The checked config of `d`; `InvalidInput` listing every unknown key, missing key and wrong value by its path."
+        if not isinstance(d, Mapping):
+            raise InvalidInput(f"{source} is {type(d).__name__} {_show(d)}, not a JSON object of settings", fix=f"write e.g. {_EXAMPLE}")
+        try: return cls.model_validate(dict(d), context={"names": names or {}})
+        except ValidationError as e: raise _invalid(e, source, names) from None
     @classmethod
     def load(cls, path) -> "BuildConfig":
-        try: return cls.from_dict(json.loads(Path(path).read_text()))
+        "The checked config in the JSON file at `path`."
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInput(f"build config {str(path)!r} {'is a folder' if p.is_dir() else 'does not exist'}",
+                               fix="pass the path of a JSON build config file")
+        try: d = json.loads(p.read_text())
+        except UnicodeDecodeError: raise InvalidInput(f"build config {str(path)!r} is not a text file", fix="pass a JSON file") from None
         except json.JSONDecodeError as e:
             raise InvalidInput(f"build config {str(path)!r} is not valid JSON ({e.msg}, line {e.lineno})", fix="fix the file") from None
-    def make_rules(self) -> list:
-        out = []
-        for spec in self.rules:
-            spec = dict(spec); name = spec.pop("rule", None)
-            if name not in RULES: raise InvalidInput(f"unknown selection rule {name!r}", fix=f"use one of {sorted(RULES)}")
-            try: out.append(RULES[name](**spec))
-            except TypeError as e: raise InvalidInput(f"rule {name}: {e}", fix=f"see help(worldsat.data.select.{name})") from None
-        return out
+        return cls.from_dict(d, source=f"build config {str(path)!r}")
+    def make_rules(self) -> list: return [_make_rule(r) for r in self.rules]
     def key(self) -> str: return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
     def target_spec(self) -> dict|None:
-        "The checked `target` setting with its defaults, and `factor`: target pixels per cell pixel (None: no target)."
+        "The `target` setting with its defaults, and `factor`: target pixels per cell pixel (None: no target)."
         if self.target is None: return None
-        t = dict(self.target)
-        unknown = set(t) - {"collection", "resolution", "bands"}
-        if unknown: raise InvalidInput(f"unknown target settings {sorted(unknown)}", fix='use collection, resolution and bands, e.g. {"collection": "highres", "resolution": 2.5}')
-        if not t.get("collection"): raise InvalidInput("the target has no collection", fix='name the high-res collection, e.g. {"collection": "highres", "resolution": 2.5}')
-        res = t.get("resolution")
-        if not isinstance(res, (int, float)) or isinstance(res, bool) or res <= 0:
-            raise InvalidInput(f"target resolution {res!r} is not a positive number of metres", fix='e.g. {"collection": "highres", "resolution": 2.5}')
-        f = self.cell_size * self.resolution / res
-        if abs(f - round(f)) > 1e-9:
-            raise InvalidInput(f"a cell of {self.cell_size} px at {self.resolution:g} m is {f:g} target pixels at {res:g} m, not a whole number",
-                               fix="choose a target resolution that divides cell_size x resolution, or another cell_size")
+        t, res = self.target, float(self.target["resolution"])
         bands = t.get("bands")
-        return {"collection": str(t["collection"]), "resolution": float(res), "bands": list(bands) if bands is not None else None,
-                "factor": self.resolution / res, "size": int(round(f))}
+        return {"collection": str(t["collection"]), "resolution": res, "bands": list(bands) if bands is not None else None,
+                "factor": self.resolution / res, "size": int(round(self.cell_size * self.resolution / res))}
+
+def _make_rule(spec:dict):
+    "The selection rule a `rules` entry describes."
+    spec = dict(spec); name = spec.pop("rule", None)
+    if name not in RULES: raise UnknownName(f"unknown selection rule {name!r}", fix=f"use one of {sorted(RULES)}")
+    try: return RULES[name](**spec)
+    except TypeError as e: raise InvalidInput(f"rule {name}: {e}", fix=f"see help(worldsat.data.select.{name})") from None
+
+def _name_of(loc:tuple, names:dict|None=None) -> str:
+    "A setting's path as text: ('rules', 2, 'max') -> 'rules[2].max'; the first key as `names` calls it."
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int): out += f"[{part}]"
+        elif i and isinstance(loc[i - 1], int) and part in RULES: continue   # the discriminating tag of a rule
+        elif not out: out = (names or {}).get(part, part)
+        else: out += f".{part}"
+    return out or "the config"
+
+_HINTS = {"aoi": "a bbox [minlon, minlat, maxlon, maxlat], GeoJSON, or a vector file path",
+          "split": 'a mapping of split name to fraction summing to 1, e.g. {"train": 0.7, "val": 0.15, "test": 0.15}',
+          "rules": 'a list like [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": 50}]',
+          "target": 'e.g. {"collection": "highres", "resolution": 2.5}', "start": "a date as YYYY-MM-DD", "end": "a date as YYYY-MM-DD",
+          "classes": 'a list of class names, e.g. ["wheat", "maize"]', "bands": 'a list of band names, e.g. ["B04", "B03", "B02"]'}
+
+_PLAIN = {"missing": "is missing", "extra_forbidden": "is not a known setting", "dict_type": "is not a mapping",
+          "list_type": "is not a list", "bool_type": "is not true or false", "model_type": "is not a mapping",
+          "model_attributes_type": "is not a mapping", "union_tag_not_found": "has no \"rule\" naming a selection rule"}
+
+def _problems(err:ValidationError, names:dict|None=None) -> list:
+    "(setting, message, fix) of each problem in a pydantic error, in the order found."
+    out = []
+    for e in err.errors():
+        where, t, ctx = e["loc"], e["type"], e.get("ctx") or {}
+        if t == "problems":
+            out += [(_name_of(loc, names), msg, fix) for loc, msg, fix in ctx["problems"]]; continue
+        name = _name_of(where, names)
+        if t == "worldsat": out.append((None, ctx["message"], ctx["fix"] or None))
+        elif t == "union_tag_invalid":
+            out.append((f"{name}.rule", f"{ctx['tag']!r} is not a selection rule", f"use one of {sorted(RULES)}"))
+        elif t == "extra_forbidden":
+            parent = where[:-1]
+            known = sorted(BuildConfig.model_fields) if not parent else sorted(TargetSettings.model_fields) if parent == ("target",) else None
+            out.append((name, "is not a known setting", f"use only {known}" if known else "see the rule's parameters: help(worldsat.data.select)"))
+        elif t in _PLAIN: out.append((name, (f"{_show(e['input'])} " if t not in ("missing", "extra_forbidden", "union_tag_not_found") else "") + _PLAIN[t], None))
+        elif t in ("number", "whole", "positive", "negative", "share", "text", "empty", "unique", "one_of", "at_most", "aoi", "split"):
+            out.append((name, e["msg"], None))
+        else: out.append((name, f"{_show(e.get('input'))}: {e['msg']}", None))
+    return out
+
+def _invalid(err:ValidationError, source:str, names:dict|None=None) -> InvalidInput:
+    "One `InvalidInput` listing every problem of a config."
+    lines, fixes = [], []
+    for name, msg, fix in _problems(err, names):
+        lines.append(msg if name is None else f"{name} {msg}" if msg.startswith(("is ", "has ")) else f"{name}: {msg}")
+        key = re.match(r"[\w-]+", name or "")
+        if fix is None and key and key[0] in _HINTS: fix = f"{key[0]}: {_HINTS[key[0]]}"
+        if fix and fix not in fixes: fixes.append(fix)
+    fix = "; ".join(fixes) or f"correct the setting{'s' if len(lines) > 1 else ''} named (a minimal config: {_EXAMPLE}; see `worldsat build --help`)"
+    if len(lines) == 1: return InvalidInput(f"{source}: {lines[0]}", fix=fix)
+    return InvalidInput(f"{source} has {len(lines)} problems:\n  - " + "\n  - ".join(lines), fix=fix)
 
 # %% ../../nbs/17_data.dataset.ipynb #ac980e39
+def _read_vectors(p:Path) -> gpd.GeoDataFrame:
+    "A vector file read with geopandas; `CorruptFile` naming it when it cannot be read."
+    try: return gpd.read_parquet(p) if p.suffix in (".parquet", ".geoparquet") else gpd.read_file(p)
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CorruptFile(f"labels file {str(p)!r} cannot be read as vector data ({why})",
+                          fix="pass a readable GeoParquet, GeoPackage or GeoJSON file") from None
+
 def _labels_for(cfg:BuildConfig):
+    "The build's labels (None without labels), checked: a CRS, the label column, and every class of `classes` in it."
     if cfg.labels is None: return None
     if cfg.labels == "sample":
         from worldsat.sample import sample_world
         root = sample_world(show_progress=False)
         parts = [gpd.read_parquet(p).to_crs(4326) for p in sorted((root/"labels").glob("*/labels.parquet"))]
-        return pd.concat(parts, ignore_index=True)
-    p = Path(cfg.labels)
-    if not p.exists(): raise InvalidInput(f"labels file {str(p)!r} does not exist", fix="check the path in the build config")
-    return gpd.read_parquet(p) if p.suffix in (".parquet", ".geoparquet") else gpd.read_file(p)
+        lab, name = pd.concat(parts, ignore_index=True), "the sample world's labels"
+    else:
+        p = Path(cfg.labels)
+        if not p.is_file(): raise InvalidInput(f"labels file {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}",
+                                               fix="check the labels path in the build config")
+        lab, name = _read_vectors(p), f"labels file {str(p)!r}"
+    if lab.crs is None: raise InvalidInput(f"{name} has no CRS", fix="write the file with its CRS (GeoJSON: WGS 84 lon/lat)")
+    if cfg.label_column not in lab.columns:
+        raise InvalidInput(f"{name} has no column {cfg.label_column!r} (it has {[c for c in lab.columns if c != 'geometry']})",
+                           fix="set label_column to the column that holds the class names")
+    have = set(lab[cfg.label_column].dropna().astype(str))
+    missing = [c for c in cfg.classes or [] if c not in have]
+    if missing: raise InvalidInput(f"classes {missing} do not occur in column {cfg.label_column!r} of {name} (it has {sorted(have)[:20]})",
+                                   fix="list classes the labels have (check their spelling)")
+    return lab
 
 def _sample_stats(ds:xr.Dataset, classes) -> dict:
     st = {"n_times": int(ds.sizes["time"]), "clear_fraction": round(float(ds["clear"].mean()), 6),
@@ -189,6 +436,12 @@ def read_target(cell:Cell, # the sample's cell
             "scale": [b[3] for b in bands], "offset": [b[4] for b in bands], "transform": list(dst)[:6],
             "site": str(s.properties.get("worldsat:site", ""))}
 
+def file_checksums(folder) -> dict:
+    "The sha256 of every file under `folder`, by path relative to it ('/' separators, sorted)."
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
 def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
                  targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
                 ) -> dict:
@@ -232,11 +485,13 @@ def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
         ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
+        sums = file_checksums(tmp)
         if dest.exists(): shutil.rmtree(dest)      # a sample written before a kill, without its manifest entry
         os.rename(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
-    return {"sample_id": cell.id, "status": "written", "reason": "", **_sample_stats(ds, cfg.classes or []), "site": site, **extra}
+    return {"sample_id": cell.id, "status": "written", "reason": "", **_sample_stats(ds, cfg.classes or []), "site": site, **extra,
+            "sha256": sums}
 
 # %% ../../nbs/17_data.dataset.ipynb #6434ddfc
 def mercator_zoom(cfg:BuildConfig) -> int:
@@ -264,24 +519,64 @@ def plan_samples(cfg:BuildConfig) -> list:
     else: raise InvalidInput(f"grid {cfg.grid!r} is not known", fix="use 'utm' or 'mercator'")
     cells = [c for c in cand if a.geometry.contains(c.geometry_wgs84())]
     if not cells:
-        raise InvalidInput(f"no whole {cfg.cell_size} px cell of the {cfg.grid} grid fits in the AOI {a.bounds}",
+        raise InvalidInput(f"no whole {cfg.cell_size} px cell of the {cfg.grid} grid fits in the AOI {_bounds(cfg)}",
                            fix="use a larger AOI or a smaller cell_size")
     return sorted(cells, key=lambda c: c.id)
 
-def _search(cfg:BuildConfig) -> list:
+def _bounds(cfg:BuildConfig) -> tuple: return tuple(round(float(v), 5) for v in to_aoi(cfg.aoi).bounds)
+
+def _catalog(cfg:BuildConfig):
     from worldsat.data.stac import open_catalog
     from worldsat.sample import sample_world
-    cat = open_catalog(sample_world(show_progress=False) if cfg.catalog == "sample" else cfg.catalog)
-    return cat.search(cfg.collection, aoi=cfg.aoi, start=cfg.start, end=cfg.end)
+    return open_catalog(sample_world(show_progress=False) if cfg.catalog == "sample" else cfg.catalog)
+
+def _search(cfg:BuildConfig, cat=None) -> list:
+    "The scenes of the build's collection over its AOI and period; `NoScenesFound` naming them when there are none."
+    scenes = (cat or _catalog(cfg)).search(cfg.collection, aoi=cfg.aoi, start=cfg.start, end=cfg.end)
+    if not scenes:
+        raise NoScenesFound(f"no {cfg.collection!r} scenes in catalog {cfg.catalog!r} over the AOI {_bounds(cfg)} from {cfg.start} to {cfg.end}",
+                            fix="check the AOI (lon/lat order: minlon, minlat, maxlon, maxlat), widen the dates, or use another catalog or collection")
+    return scenes
+
+def _search_target(cfg:BuildConfig, cat=None) -> list:
+    "The items of the target collection over the AOI and period (none without a target)."
+    if cfg.target is None: return []
+    spec = cfg.target_spec()
+    found = (cat or _catalog(cfg)).search(spec["collection"], aoi=cfg.aoi, start=cfg.start, end=cfg.end)
+    if not found:
+        raise NoScenesFound(f"no target {spec['collection']!r} items in catalog {cfg.catalog!r} over the AOI {_bounds(cfg)} from {cfg.start} to {cfg.end}",
+                            fix="build over the target's footprint and dates, or without a target")
+    if spec["bands"] is not None:
+        for s in found:
+            names = [b[0] for b in _target_bands(s)]
+            missing = [b for b in spec["bands"] if b not in names]
+            if missing: raise BandMismatch(f"target item {s.id!r} has no band {missing[0]!r} (it has {names})",
+                                           fix="choose target bands that every target item has")
+    return found
+
+def _check_bands(cfg:BuildConfig, scenes:Sequence[Scene]):
+    "Refuse a scene lacking a band the build reads: one of `bands`, or (bands=None) one that other scenes have."
+    if cfg.bands is not None:
+        for s in scenes:
+            missing = [b for b in cfg.bands if b not in s.bands]
+            if missing: raise BandMismatch(f"item {s.id!r} of {cfg.collection!r} has no band {missing[0]!r} (it has {list(s.bands)})",
+                                           fix="drop that band from bands, or search a collection (or period) whose items all have it")
+        return
+    union = list(dict.fromkeys(b for s in scenes for b in s.bands))
+    common = [b for b in union if all(b in s.bands for s in scenes)]
+    for s in scenes:
+        missing = [b for b in union if b not in s.bands]
+        if missing: raise BandMismatch(f"item {s.id!r} of {cfg.collection!r} lacks band {missing[0]!r} that other items have",
+                                       fix=f"set bands to some that every item has, e.g. {[b for b in common if b != 'SCL']}")
+
+def _inputs(cfg:BuildConfig) -> tuple:
+    "(scenes, target scenes, labels): all a build reads besides pixels, checked before it writes anything."
+    cat = _catalog(cfg)
+    scenes = _search(cfg, cat)
+    _check_bands(cfg, scenes)
+    return scenes, _search_target(cfg, cat), _labels_for(cfg)
 
 def _entry_path(out:Path, sid:str) -> Path: return out/"manifest"/f"{sid}.json"
-
-def _search_target(cfg:BuildConfig) -> list:
-    if cfg.target is None: return []
-    from worldsat.data.stac import open_catalog
-    from worldsat.sample import sample_world
-    cat = open_catalog(sample_world(show_progress=False) if cfg.catalog == "sample" else cfg.catalog)
-    return cat.search(cfg.target_spec()["collection"], aoi=cfg.aoi, start=cfg.start, end=cfg.end)
 
 def _task(cell, scenes, cfg_dict, out, labels, targets=None):
     "What a worker runs for one cell: build the sample, then commit its manifest entry."
@@ -295,40 +590,102 @@ def _task(cell, scenes, cfg_dict, out, labels, targets=None):
     return entry
 
 # %% ../../nbs/17_data.dataset.ipynb #400c0af7
-def build(cfg:BuildConfig, # what to build
+def _scheduler_address(scheduler, n_workers) -> str|None:
+    "Check the cluster arguments of `build` (nothing is started): the scheduler address, or (None) the local workers."
+    if scheduler is None:
+        if isinstance(n_workers, (bool, np.bool_)) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
+            raise InvalidInput(f"n_workers {n_workers!r} is not a positive whole number of workers", fix="pass n_workers >= 1 (worldsat build --workers)")
+        most = max(8, 4 * (os.cpu_count() or 1))
+        if n_workers > most: raise InvalidInput(f"n_workers {n_workers} is more than this machine can run ({os.cpu_count()} CPUs)",
+                                                fix=f"pass at most {most}, or a scheduler address for a larger cluster")
+        return None
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+    addr = getattr(scheduler, "scheduler_address", scheduler)     # a LocalCluster (or Client) works too
+    fix = "pass the address a dask scheduler prints, e.g. tcp://10.0.0.5:8786"
+    if not isinstance(addr, str) or not addr.strip(): raise InvalidInput(f"scheduler {_show(scheduler)} is not a scheduler address", fix=fix)
+    try:
+        scheme, loc = parse_address(addr.strip())
+        if scheme not in backends: raise ValueError(f"unknown protocol {scheme!r}")
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = parse_host_port(loc)
+            if not host or not 0 < int(port) < 65536: raise ValueError("no host, or a port outside 1-65535")
+    except (ValueError, TypeError) as e: raise InvalidInput(f"scheduler {addr!r} is not a scheduler address ({e})", fix=fix) from None
+    return addr.strip()
+
+def _check_resume(out:Path, cfg:BuildConfig):
+    "Refuse to add to a dataset folder that holds a build of another configuration."
+    f = out/"config.json"
+    try: old = json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFile(f"{f} (the config of the dataset there) cannot be read ({type(e).__name__})",
+                          fix="delete that folder to start over, or build into another one") from None
+    if not isinstance(old, dict):
+        raise CorruptFile(f"{f} (the config of the dataset there) is not a JSON object", fix="delete that folder to start over, or build into another one")
+    if hashlib.sha1(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:12] == cfg.key(): return
+    try:
+        if BuildConfig.from_dict(old).key() == cfg.key(): return
+    except InvalidInput: pass
+    new = cfg.to_dict()
+    diff = sorted(k for k in set(new) | set(old) if old.get(k) != new.get(k))
+    raise OutputExists(f"{out} holds a dataset built with another configuration (it differs in {diff})",
+                       fix="build into a new folder, or delete this one to start over")
+
+def _new_root(out:Path) -> Path|None:
+    "The highest folder of `out` (itself included) that does not exist yet: what a failed first build removes."
+    top = None
+    for p in (out, *out.absolute().parents):
+        if p.exists(): break
+        top = p
+    return top
+
+def _undo(out:Path, new_root:Path|None, before:set):
+    "Remove what a failed first build wrote: the folders it created, or the entries it added to an existing folder."
+    if new_root is not None: shutil.rmtree(new_root, ignore_errors=True); return
+    for name in set(os.listdir(out)) - before:
+        p = out/name
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+
+def _connect(address:str|None, n_workers:int) -> tuple:
+    "(cluster, client): a LocalCluster started here, or a client of the scheduler at `address`."
+    from distributed import Client, LocalCluster
+    if address is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               host="127.0.0.1", silence_logs=40)
+        try: return cluster, Client(cluster)
+        except BaseException: cluster.close(); raise
+    try: return None, Client(address, timeout=20)
+    except (OSError, TimeoutError) as e:
+        raise RemoteError(f"cannot reach the dask scheduler at {address!r} ({type(e).__name__}: {str(e)[:200]})",
+                          fix="start the scheduler or check its address; without a scheduler, build starts a local cluster") from None
+
+def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
           out, # the dataset folder (created; an interrupted build there resumes)
           scheduler:str|None=None, # a dask.distributed scheduler address; None: a LocalCluster
           n_workers:int=2, # workers of the LocalCluster
           show_progress:bool=True) -> Path:
     "Build (or resume) the dataset `cfg` describes in `out`, in parallel on dask.distributed."
-    from distributed import Client, LocalCluster, as_completed
-    out = Path(out)
-    cfg.target_spec()                                         # refuse a bad target before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_path = out/"config.json"
-    if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
-        if BuildConfig.from_dict(old).key() != cfg.key():
-            raise InvalidInput(f"{out} holds a dataset built with another configuration",
-                               fix="build into a new folder, or delete this one to start over")
-    else: write_json(cfg_path, cfg.to_dict())
-    (out/"samples.zarr").mkdir(exist_ok=True)
-    write_json(out/"samples.zarr"/".zgroup", {"zarr_format": 2})
+    from distributed import as_completed
+    if isinstance(cfg, Mapping): cfg = BuildConfig.from_dict(cfg)
+    if not isinstance(cfg, BuildConfig): raise InvalidInput(f"cfg {_show(cfg)} is not a BuildConfig", fix="pass BuildConfig(...) or its dict")
+    # every check that needs no writing comes first: a build refused here leaves no trace, and the corrected one starts afresh
+    out = output_dir(out, what="dataset folder")
+    address = _scheduler_address(scheduler, n_workers)
+    fresh = not (out/"config.json").exists()
+    if not fresh: _check_resume(out, cfg)
     cells = plan_samples(cfg)
-    done = {c.id for c in cells if _entry_path(out, c.id).exists()}
-    todo = [c for c in cells if c.id not in done]
-    if todo:
-        scenes = _search(cfg)
-        targets = _search_target(cfg)
-        labels = _labels_for(cfg)
-        if cfg.labels is not None and not cfg.classes:
-            raise InvalidInput("labels are set but classes are not", fix="list the label classes in order, e.g. ['wheat', 'maize']")
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   host="127.0.0.1", silence_logs=40)
+    todo = [c for c in cells if not _entry_path(out, c.id).is_file()]
+    if todo: scenes, targets, labels = _inputs(cfg)
+    new_root, before = _new_root(out), (set(os.listdir(out)) if out.is_dir() else set())
+    try:
+        cluster, client = _connect(address, n_workers) if todo else (None, None)
         try:
-            with Client(scheduler or cluster) as client:
+            out.mkdir(parents=True, exist_ok=True)
+            if fresh: write_json(out/"config.json", cfg.to_dict())
+            (out/"samples.zarr").mkdir(exist_ok=True)
+            write_json(out/"samples.zarr"/".zgroup", {"zarr_format": 2})
+            if todo:
                 sc = client.scatter(scenes, broadcast=True)
                 lab = client.scatter(labels, broadcast=True) if labels is not None else None
                 tg = client.scatter(targets, broadcast=True) if targets else None
@@ -338,8 +695,13 @@ def build(cfg:BuildConfig, # what to build
                     f.result(); bar.update(1)
                 bar.close()
         finally:
+            if client is not None: client.close()
             if cluster is not None: cluster.close()
-    finish(out, cfg, cells)
+        finish(out, cfg, cells)
+    except Exception as e:
+        # a first build that fails on its inputs leaves nothing; one stopped by a remote failure (or interrupted) resumes
+        if fresh and not isinstance(e, RemoteError): _undo(out, new_root, before)
+        raise
     return out
 
 # %% ../../nbs/17_data.dataset.ipynb #934051dd
@@ -347,7 +709,8 @@ def finish(out, cfg:BuildConfig, cells:Sequence[Cell]):
     "Write index.parquet (with splits), collection.json, normalization.json and the card from the manifest."
     from worldsat.data.sampling import spatial_block_split, check_splits, samples_frame
     out = Path(out)
-    entries = [json.loads(_entry_path(out, c.id).read_text()) for c in cells]
+    entries = [read_entry(out, c.id) for c in cells]
+    if not any(e.get("status") == "written" for e in entries): raise _nothing_written(cfg, entries)
     geoms = {c.id: c.geometry_wgs84() for c in cells}
     rows = []
     for e in sorted(entries, key=lambda e: e["sample_id"]):
@@ -380,6 +743,30 @@ def finish(out, cfg:BuildConfig, cells:Sequence[Cell]):
     _write_collection(out, cfg, idx)
     _write_card(out, cfg, idx)
     shutil.rmtree(out/".tmp", ignore_errors=True)
+    for d in (out, out/"manifest", out/"samples.zarr"):       # temporary files of writes a kill interrupted
+        for p in d.glob(".*.tmp"):
+            if re.fullmatch(r"\..+\.[0-9a-f]{8}\.tmp", p.name): shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+def read_entry(out, sample_id:str) -> dict:
+    "The manifest entry of a sample: what happened to it, its statistics and the checksums of its files."
+    f = _entry_path(Path(out), sample_id)
+    if not f.is_file(): raise CorruptFile(f"dataset {out} has no manifest entry for sample {sample_id!r} ({f})",
+                                          fix="run the same build on the folder again: it builds what the manifest lacks")
+    try: e = json.loads(f.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CorruptFile(f"manifest entry {f} is not valid JSON ({type(err).__name__})",
+                          fix="delete it and run the same build again: that sample is rebuilt") from None
+    if not isinstance(e, dict) or "status" not in e:
+        raise CorruptFile(f"manifest entry {f} is not a worldsat manifest entry", fix="delete it and run the same build again: that sample is rebuilt")
+    return e
+
+def _nothing_written(cfg:BuildConfig, entries:list) -> NoScenesFound:
+    "The error of a build that wrote no sample, with the reasons the cells were skipped, most frequent first."
+    why = pd.Series([str(e.get("reason", ""))[:160] or "?" for e in entries]).value_counts()
+    top = "; ".join(f"{n} x {r}" for r, n in why.head(3).items()) + (f"; and {len(why) - 3} other reasons" if len(why) > 3 else "")
+    return NoScenesFound(f"no sample was written: none of the {len(entries)} cells of the AOI {_bounds(cfg)} from {cfg.start} to "
+                         f"{cfg.end} gave one ({top})",
+                         fix="widen the dates, relax the selection rules or min_clear, or choose another AOI")
 
 def _write_collection(out:Path, cfg:BuildConfig, idx):
     w = idx[idx.status == "written"]
@@ -403,13 +790,13 @@ def _write_collection(out:Path, cfg:BuildConfig, idx):
     with atomic_path(out/"collection.json") as tmp: tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
 
 def _write_card(out:Path, cfg:BuildConfig, idx):
-    import matplotlib; matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     w = idx[idx.status == "written"]
     hist = {}
     for s in w["label_fraction"]:
         for k, v in json.loads(s).items(): hist[k] = hist.get(k, 0.0) + v
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    axs = fig.subplots(1, 2)
     if hist: axs[0].bar(list(hist), [v / max(len(w), 1) for v in hist.values()]); axs[0].tick_params(axis="x", rotation=45)
     axs[0].set_title("mean share of pixels per class", fontsize=9)
     colors = {"train": "#1c7ed6", "val": "#f59f00", "test": "#c92a2a", None: "#adb5bd"}
@@ -418,7 +805,6 @@ def _write_card(out:Path, cfg:BuildConfig, idx):
     axs[1].set_title("samples by split (grey: skipped)", fontsize=9); axs[1].set_xticks([]); axs[1].set_yticks([])
     fig.tight_layout()
     with atomic_path(out/"card.png") as tmp: fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
-    plt.close(fig)
     counts = w["split"].value_counts().reindex(list(cfg.split)).fillna(0).astype(int)
     reasons = idx.loc[idx.status == "skipped", "reason"].str.split(":").str[0].value_counts()
     lines = [f"# worldsat dataset {cfg.key()}", "",
@@ -433,42 +819,111 @@ def _write_card(out:Path, cfg:BuildConfig, idx):
     with atomic_path(out/"card.md") as tmp: tmp.write_text("\n".join(lines))
 
 # %% ../../nbs/17_data.dataset.ipynb #eb558d35
-def open_sample(out, sample_id:str) -> xr.Dataset:
-    "One sample of a dataset, as written (lazy)."
-    p = Path(out)/"samples.zarr"/sample_id
-    if not p.exists(): raise InvalidInput(f"dataset {out} has no sample {sample_id!r}", fix="see index.parquet for the sample ids")
-    return xr.open_zarr(p, consolidated=True)
+def dataset_dir(out) -> Path:
+    "The folder of a dataset, checked to exist and be a folder."
+    p = Path(out)
+    if not p.exists(): raise InvalidInput(f"dataset folder {str(out)!r} does not exist", fix="pass the folder `worldsat build` wrote")
+    if not p.is_dir(): raise InvalidInput(f"dataset folder {str(out)!r} is a file, not a folder", fix="pass the folder `worldsat build` wrote")
+    return p
+
+def read_index(out, # the dataset folder
+               columns:Sequence[str]|None=None, # the columns to read (None: all)
+               geo:bool=True, # a GeoDataFrame (else a DataFrame, which needs no geometry column)
+              ) -> pd.DataFrame:
+    "The dataset's index; `CorruptFile` naming it when it is not a Parquet file with the index's columns."
+    d = dataset_dir(out)
+    f = d/"index.parquet"
+    if not f.is_file(): raise InvalidInput(f"{d} has no index.parquet: it is not a finished worldsat dataset",
+                                           fix="run the same build on it again to complete it, or pass a folder a build wrote")
+    try: idx = (gpd.read_parquet if geo else pd.read_parquet)(f, columns=None if columns is None else list(columns))
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CorruptFile(f"index {str(f)!r} cannot be read as (Geo)Parquet ({why})",
+                          fix="run the same build on the folder again: it rewrites the index from the manifest") from None
+    need = {"sample_id", "status"} & set(columns if columns is not None else ["sample_id", "status"])
+    if not need <= set(idx.columns):
+        raise CorruptFile(f"index {str(f)!r} has no columns {sorted(need - set(idx.columns))}",
+                          fix="run the same build on the folder again: it rewrites the index from the manifest")
+    return idx
+
+def sample_problems(out, sample_id:str, entry:dict|None=None) -> list:
+    "What differs between the files of a sample and the checksums of its manifest entry (an empty list when they agree)."
+    out = Path(out)
+    entry = read_entry(out, sample_id) if entry is None else entry
+    want = entry.get("sha256")
+    if not isinstance(want, dict): return [f"sample {sample_id}: its manifest entry records no checksums (built by an older worldsat)"]
+    g = inside(out/"samples.zarr", sample_id, what="sample id")
+    if not g.is_dir(): return [f"sample {sample_id}: samples.zarr/{sample_id} is missing"]
+    have = file_checksums(g)
+    return ([f"sample {sample_id}: samples.zarr/{sample_id}/{f} is missing" for f in sorted(set(want) - set(have))] +
+            [f"sample {sample_id}: samples.zarr/{sample_id}/{f} does not match its checksum (changed or truncated)"
+             for f in sorted(set(want) & set(have)) if want[f] != have[f]] +
+            [f"sample {sample_id}: samples.zarr/{sample_id}/{f} is not one of its files" for f in sorted(set(have) - set(want))])
+
+def verify_sample(out, sample_id:str, entry:dict|None=None):
+    "Raise `CorruptFile` naming the sample and the file when a sample's files differ from its manifest's checksums."
+    probs = sample_problems(out, sample_id, entry)
+    if probs and "records no checksums" in probs[0]: return           # an older dataset: nothing to check against
+    if probs:
+        more = f" (and {len(probs) - 1} more problems)" if len(probs) > 1 else ""
+        raise CorruptFile(f"dataset {out}: {probs[0]}{more}",
+                          fix=f"rebuild the sample: delete samples.zarr/{sample_id} and manifest/{sample_id}.json, then run the same build again")
+
+def open_sample(out, # the dataset folder
+                sample_id:str, # a sample id of its index
+                verify:bool=True, # check the sample's files against its manifest's checksums first
+               ) -> xr.Dataset:
+    "One sample of a dataset, as written (lazy); `CorruptFile` if its files are not those the build wrote."
+    d = dataset_dir(out)
+    p = inside(d/"samples.zarr", sample_id, what="sample id")
+    if not p.is_dir(): raise InvalidInput(f"dataset {out} has no sample {sample_id!r}", fix="see index.parquet for the sample ids")
+    if verify: verify_sample(d, sample_id)
+    try: return xr.open_zarr(p, consolidated=True)
+    except Exception as e:
+        raise CorruptFile(f"sample {sample_id} of dataset {out} cannot be opened ({type(e).__name__}: {str(e)[:200]})",
+                          fix=f"rebuild the sample: delete samples.zarr/{sample_id} and manifest/{sample_id}.json, then run the same build again") from None
 
 # %% ../../nbs/17_data.dataset.ipynb #9ee8c030
 def validate(out) -> list:
-    "Problems found in the dataset at `out` (an empty list when it is sound)."
+    "Problems found in the dataset at `out` (an empty list when it is sound); `InvalidInput` when there is no such folder."
     from pystac.validation import validate_dict
     from worldsat.data.sampling import check_splits
-    out = Path(out); problems = []
+    out = dataset_dir(out); problems = []
     for f in ["config.json", "index.parquet", "collection.json", "normalization.json", "card.md"]:
         if not (out/f).exists(): problems.append(f"missing {f}")
     if problems: return problems
-    cfg = BuildConfig.load(out/"config.json")
-    idx = gpd.read_parquet(out/"index.parquet")
+    try: cfg = BuildConfig.load(out/"config.json")
+    except WorldsatError as err: return [f"config.json: {err.message}"]
+    try: idx = read_index(out)
+    except WorldsatError as err: return [err.message]
+    cols = {"sample_id", "status", "split", "n_times"} | ({"target_item"} if cfg.target is not None else set())
+    if not cols <= set(idx.columns): return [f"index.parquet has no columns {sorted(cols - set(idx.columns))}"]
     if idx["sample_id"].duplicated().any(): problems.append(f"duplicated sample ids: {sorted(idx.sample_id[idx.sample_id.duplicated()])}")
+    spec, bands = cfg.target_spec(), {}
     for _, r in idx.iterrows():
-        e = _entry_path(out, r.sample_id)
-        if not e.exists(): problems.append(f"{r.sample_id}: no manifest entry"); continue
-        if json.loads(e.read_text())["status"] != r.status: problems.append(f"{r.sample_id}: manifest and index disagree")
-        p = out/"samples.zarr"/r.sample_id
+        sid = str(r.sample_id)
+        try: entry = read_entry(out, sid); p = inside(out/"samples.zarr", sid, what="sample id")
+        except WorldsatError as err: problems.append(f"{sid}: {err.message}"); continue
+        if entry["status"] != r.status: problems.append(f"{sid}: manifest and index disagree")
         if r.status != "written":
-            if p.exists(): problems.append(f"{r.sample_id}: skipped but has data")
+            if p.exists(): problems.append(f"{sid}: skipped but has data")
             continue
+        damaged = sample_problems(out, sid, entry)
+        if damaged: problems += damaged; continue
         try: ds = xr.open_zarr(p, consolidated=True)
-        except Exception as err: problems.append(f"{r.sample_id}: cannot open ({err})"); continue
-        if (ds.sizes.get("y"), ds.sizes.get("x")) != (cfg.cell_size, cfg.cell_size): problems.append(f"{r.sample_id}: grid {dict(ds.sizes)}")
-        if ds.sizes.get("time") != r.n_times: problems.append(f"{r.sample_id}: {ds.sizes.get('time')} times, index says {r.n_times}")
-        if cfg.labels is not None and "segmentation" not in ds: problems.append(f"{r.sample_id}: no segmentation")
-        spec = cfg.target_spec()
+        except Exception as err: problems.append(f"{sid}: cannot open ({err})"); continue
+        if (ds.sizes.get("y"), ds.sizes.get("x")) != (cfg.cell_size, cfg.cell_size): problems.append(f"{sid}: grid {dict(ds.sizes)}")
+        if ds.sizes.get("time") != r.n_times: problems.append(f"{sid}: {ds.sizes.get('time')} times, index says {r.n_times}")
+        b = tuple(str(v) for v in ds["band"].values) if "band" in ds.coords else ()
+        bands.setdefault(b, []).append(sid)
+        if cfg.bands is not None and list(b) != list(cfg.bands): problems.append(f"{sid}: bands {list(b)}, the config asks for {cfg.bands}")
+        if cfg.labels is not None and "segmentation" not in ds: problems.append(f"{sid}: no segmentation")
         if spec is not None:
-            if "target" not in ds or "target_clear" not in ds: problems.append(f"{r.sample_id}: no target"); continue
-            if (ds.sizes["ty"], ds.sizes["tx"]) != (spec["size"], spec["size"]): problems.append(f"{r.sample_id}: target grid {dict(ds.sizes)}")
-            if ds.attrs.get("target_item") != r.target_item: problems.append(f"{r.sample_id}: target item differs from the index")
+            if "target" not in ds or "target_clear" not in ds: problems.append(f"{sid}: no target"); continue
+            if (ds.sizes["ty"], ds.sizes["tx"]) != (spec["size"], spec["size"]): problems.append(f"{sid}: target grid {dict(ds.sizes)}")
+            if ds.attrs.get("target_item") != r.target_item: problems.append(f"{sid}: target item differs from the index")
+    if len(bands) > 1:   # samples made from scenes that lack a band: a reader could not stack them
+        problems.append("samples have different bands: " + "; ".join(f"{list(b)} in {len(ids)} ({ids[0]}...)" for b, ids in sorted(bands.items())))
     extra = {p.name for p in (out/"samples.zarr").iterdir() if p.is_dir()} - set(idx.sample_id[idx.status == "written"])
     if extra: problems.append(f"samples not in the index: {sorted(extra)}")
     try: check_splits(idx[(idx.status == "written") & idx.split.isin(list(cfg.split))])
@@ -476,5 +931,5 @@ def validate(out) -> list:
     try: validate_dict(json.loads((out/"collection.json").read_text()))
     except Exception as err: problems.append(f"collection.json: {str(err).splitlines()[0]}")
     try: recipe(cfg.normalization).from_dict(json.loads((out/"normalization.json").read_text()))
-    except WorldsatError as err: problems.append(f"normalization.json: {err.message}")
+    except (WorldsatError, ValueError) as err: problems.append(f"normalization.json: {getattr(err, 'message', err)}")
     return problems

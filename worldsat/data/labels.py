@@ -6,7 +6,8 @@ Docs: https://worldsat.github.io/worldsat/data.labels.html.md"""
 
 # %% ../../nbs/14_data.labels.ipynb #63998740
 from __future__ import annotations
-import math
+import json, math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,11 @@ from rasterio import features as rfeatures
 from shapely.geometry import box
 from shapely.validation import explain_validity
 
-from ..core import InvalidInput, UnknownName
-from ..geo import Cell, WGS84, _crs, _polygons, _reproject, _transformer, utm_crs
+from ..core import CorruptFile, InvalidInput, UnknownName
+from ..geo import Cell, WGS84, _crs, _polygons, _reproject, _transformer, geojson_crs, utm_crs
 
 # %% auto #0
-__all__ = ['class_codes', 'prepare_labels', 'rasterize_labels', 'points_to_pixels', 'point_heatmap']
+__all__ = ['class_codes', 'read_labels', 'prepare_labels', 'rasterize_labels', 'points_to_pixels', 'point_heatmap']
 
 # %% ../../nbs/14_data.labels.ipynb #4a684f1c
 def class_codes(classes) -> dict:
@@ -48,6 +49,114 @@ def _class_table(codes:dict) -> tuple:
     "The distinct codes, sorted, and for each the values that map to it (joined by '+')."
     uniq = sorted(set(codes.values()))
     return uniq, ["+".join(str(k) for k, v in codes.items() if v == c) for c in uniq]
+
+# %% ../../nbs/14_data.labels.ipynb #8293ff0e
+_KINDS = {"Polygon": "polygon", "MultiPolygon": "polygon", "Point": "point", "MultiPoint": "point",
+          "LineString": "line", "MultiLineString": "line", "LinearRing": "line"}
+
+def _kind(g) -> str|None:
+    if g is None or g.is_empty: return None
+    if g.geom_type == "GeometryCollection": return "polygon" if _polygons(g) else None
+    return _KINDS.get(g.geom_type)
+
+def _polygonal(g):
+    "The polygonal parts of `g` as one (Multi)Polygon, or None."
+    ps = _polygons(g)
+    return None if not ps else ps[0] if len(ps) == 1 else shapely.MultiPolygon(ps)
+
+def _feature_names(labels, pos, n:int=5) -> str:
+    "The features at positions `pos`, as 'feature 3 (id 'B')', the first `n` of them."
+    ids = labels["id"].to_numpy() if "id" in labels.columns else None
+    names = [f"{int(i)}" + (f" (id {ids[i]!r})" if ids is not None else "") for i in pos[:n]]
+    more = f" and {len(pos) - n} more" if len(pos) > n else ""
+    return ("feature " if len(pos) == 1 else "features ") + ", ".join(names) + more
+
+def _check_geometries(labels:gpd.GeoDataFrame, where:str, empty:bool=True, valid:bool=True,
+                      repair:bool=False) -> gpd.GeoDataFrame:
+    "Refuse (naming the features) non-finite coordinates, lon/lat out of range, and, if asked, empty and invalid geometries."
+    geoms = labels.geometry.to_numpy()
+    if empty:
+        gone = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        if gone.size: raise InvalidInput(f"{where}: {_feature_names(labels, gone)} ha{'s' if gone.size == 1 else 've'} no geometry (missing or empty)",
+                                         fix="drop those features, or give them geometries")
+    xy, idx = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.unique(idx[~np.isfinite(xy).all(axis=1)])
+    if bad.size: raise InvalidInput(f"{where}: {_feature_names(labels, bad)} ha{'s' if bad.size == 1 else 've'} NaN or infinite coordinates",
+                                    fix="fix or drop those vertices or features")
+    if labels.crs is not None and labels.crs.is_geographic and len(xy):
+        off = (np.abs(xy[:, 0]) > 360) | (np.abs(xy[:, 1]) > 90)
+        if off.any():
+            k = np.flatnonzero(off)[0]
+            raise InvalidInput(f"{where}: {_feature_names(labels, np.unique(idx[off]))} ha{'s' if np.unique(idx[off]).size == 1 else 've'} "
+                               f"coordinates such as ({xy[k, 0]:.10g}, {xy[k, 1]:.10g}), which are not longitude/latitude degrees, "
+                               f"yet the CRS is {labels.crs.name} ({labels.crs.to_string()})",
+                               fix="declare the CRS the coordinates are in (a GeoJSON crs member, a .prj, set_crs), or reproject to lon/lat")
+    if valid:
+        bad = np.flatnonzero(~shapely.is_valid(geoms) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+        if bad.size and not repair:
+            raise InvalidInput(f"{where}: {_feature_names(labels, bad)} {'is an invalid geometry' if bad.size == 1 else 'are invalid geometries'} "
+                               f"(the first: {explain_validity(geoms[bad[0]])})",
+                               fix="fix them, or pass repair=True to repair them with shapely.make_valid")
+        if bad.size:
+            fixed = [_polygonal(shapely.make_valid(geoms[i])) if _kind(geoms[i]) == "polygon" else None for i in bad]
+            lost = [i for i, g in zip(bad, fixed) if g is None]
+            if lost: raise InvalidInput(f"{where}: {_feature_names(labels, np.asarray(lost))} cannot be repaired into polygons",
+                                        fix="fix or drop them")
+            labels = labels.copy()
+            labels.loc[labels.index[bad], labels.geometry.name] = fixed
+    return labels
+
+def _read_vector(p:Path, layer) -> gpd.GeoDataFrame:
+    "GeoParquet or any GDAL vector file at `p`, with a GeoJSON `crs` member honoured and file damage as CorruptFile."
+    import pyogrio
+    where = f"labels file {str(p)!r}"
+    if p.is_file() and p.stat().st_size == 0: raise CorruptFile(f"{where} is empty (0 bytes)", fix="rewrite or re-download it")
+    head = p.read_bytes()[:64] if p.is_file() else b""
+    declared, is_json = None, head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"{", b"["))
+    try:
+        if p.suffix.lower() in (".parquet", ".geoparquet") or head[:4] == b"PAR1":
+            return gpd.read_parquet(p)
+        if is_json:
+            try: obj = json.loads(p.read_bytes().decode("utf-8-sig"))
+            except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                raise CorruptFile(f"{where} is not valid JSON ({str(e)[:120]})", fix="rewrite or re-download it") from None
+            if not isinstance(obj, dict) or obj.get("type") not in ("FeatureCollection", "Feature"):
+                raise CorruptFile(f"{where} is JSON but not a GeoJSON Feature or FeatureCollection",
+                                  fix="write the labels as a GeoJSON FeatureCollection (or GeoParquet, GeoPackage)")
+            declared = geojson_crs(obj, where) or WGS84  # RFC 7946: no crs member means WGS 84 lon/lat
+        if layer is not None:
+            names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+            if (isinstance(layer, str) and layer not in names) or (not isinstance(layer, str) and not 0 <= int(layer) < len(names)):
+                raise InvalidInput(f"{where} has no layer {layer!r} (layers: {names})", fix="pass layer= one of those")
+        df = gpd.read_file(p, layer=layer)
+    except (InvalidInput, CorruptFile): raise
+    except Exception as e:  # pyogrio, pyarrow and GDAL report damage with many classes
+        raise CorruptFile(f"{where} cannot be read ({type(e).__name__}: {str(e)[:200]})",
+                          fix="check that it is a complete vector file (GeoParquet, GeoPackage, GeoJSON, Shapefile ...)") from None
+    return df.set_crs(declared, allow_override=True) if declared is not None else df
+
+def read_labels(src, # a vector file (GeoParquet, GeoPackage, GeoJSON, Shapefile, FlatGeobuf ...) or a GeoDataFrame
+                column:str|None="category", # the class column that must be there (None: do not check)
+                layer:str|int|None=None, # layer of a multi-layer file
+                repair:bool=False, # repair invalid polygons with `shapely.make_valid` instead of refusing them
+               ) -> gpd.GeoDataFrame:
+    "Labels from a file or a GeoDataFrame, checked: a known CRS, finite coordinates, geometries, the class column."
+    if isinstance(src, gpd.GeoDataFrame): df, where = src, "labels"
+    elif isinstance(src, (str, Path)) and str(src).strip():
+        p = Path(src).expanduser()
+        where = f"labels file {str(p)!r}"
+        if not p.exists(): raise InvalidInput(f"{where} does not exist", fix="check the path")
+        df = _read_vector(p, layer)
+    else: raise InvalidInput(f"labels {src!r} are neither a file path nor a GeoDataFrame",
+                             fix="pass the path of a vector file, or a GeoDataFrame with a CRS")
+    if df.crs is None:
+        raise InvalidInput(f"{where} declare{'s' if where != 'labels' else ''} no CRS",
+                           fix="set one: labels.set_crs('EPSG:...') (or add the file's .prj); only GeoJSON may leave it out (it is then lon/lat)")
+    if column is not None and column not in df.columns:
+        raise InvalidInput(f"{where} ha{'s' if where != 'labels' else 've'} no column {column!r} (columns: {[c for c in df.columns if c != df.geometry.name]})",
+                           fix="pass column= (the build config's label_column) naming the column that holds the classes")
+    if len(df) == 0: raise InvalidInput(f"{where} hold{'s' if where != 'labels' else ''} no features", fix="check the file (and layer=)")
+    return _check_geometries(df, where, repair=repair)
 
 # %% ../../nbs/14_data.labels.ipynb #da3a1441
 def _as_cell(cell) -> Cell:
@@ -80,19 +189,6 @@ def _coords(cell:Cell) -> dict:
 def _georef(obj, cell:Cell): return obj.rio.write_crs(cell.crs).rio.write_transform(cell.transform)
 
 # %% ../../nbs/14_data.labels.ipynb #3a7ade79
-_KINDS = {"Polygon": "polygon", "MultiPolygon": "polygon", "Point": "point", "MultiPoint": "point",
-          "LineString": "line", "MultiLineString": "line", "LinearRing": "line"}
-
-def _kind(g) -> str|None:
-    if g is None or g.is_empty: return None
-    if g.geom_type == "GeometryCollection": return "polygon" if _polygons(g) else None
-    return _KINDS.get(g.geom_type)
-
-def _polygonal(g):
-    "The polygonal parts of `g` as one (Multi)Polygon, or None."
-    ps = _polygons(g)
-    return None if not ps else ps[0] if len(ps) == 1 else shapely.MultiPolygon(ps)
-
 def _check_labels(labels, column:str):
     if not isinstance(labels, gpd.GeoDataFrame):
         raise InvalidInput(f"labels is a {type(labels).__name__}, not a GeoDataFrame",
@@ -101,6 +197,7 @@ def _check_labels(labels, column:str):
     if column not in labels.columns:
         raise InvalidInput(f"labels have no column {column!r} (columns: {list(labels.columns)})",
                            fix="pass column= naming the column that holds the classes")
+    _check_geometries(labels, "labels", empty=False, valid=False)  # empty ones are dropped and invalid ones repaired later
 
 def _ids(labels) -> np.ndarray:
     return (labels["id"] if "id" in labels.columns else pd.Series(labels.index, index=labels.index)).astype(str).to_numpy()
@@ -273,7 +370,8 @@ def rasterize_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class co
 # %% ../../nbs/14_data.labels.ipynb #46985a4e
 def _point_rows(labels, cell:Cell, margin:float=0.0) -> pd.DataFrame:
     if not isinstance(labels, gpd.GeoDataFrame) or labels.crs is None:
-        raise InvalidInput("labels must be a GeoDataFrame with a CRS", fix="read them with geopandas and set their CRS")
+        raise InvalidInput("labels must be a GeoDataFrame with a CRS", fix="read them with read_labels, or set their CRS")
+    _check_geometries(labels, "labels", empty=False, valid=False)
     geoms = labels.geometry.to_numpy()
     sel = np.isin(labels.geom_type.to_numpy(), ["Point", "MultiPoint"]) & ~shapely.is_empty(geoms)
     parts, idx = shapely.get_parts(geoms[sel], return_index=True)

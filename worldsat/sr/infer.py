@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 
 import worldsat
 from ..core import BandMismatch, CRSMismatch, InvalidInput, NoScenesFound, atomic_path, progress as _progress
-from ..viz import save_map, to_rgb
+from ..viz import map_text, save_map, to_rgb
 
 # %% auto #0
 __all__ = ['tile_windows', 'blend_weights', 'predict_array', 'hr_grid', 'predict_area', 'write_sr_cog', 'sr_map', 'plot_sr']
@@ -411,7 +411,7 @@ def _overlay(view:xr.DataArray, a:float, b:float, name:str, max_size:int=1024, o
               resampling=Resampling.nearest, src_nodata=np.nan, dst_nodata=np.nan)
     west, south, east, north = array_bounds(dh, dw, dst_tr)
     rgba = (to_rgb(out) * 255).astype(np.uint8)
-    return folium.raster_layers.ImageOverlay(rgba, bounds=[[south, west], [north, east]], opacity=opacity, name=name,
+    return folium.raster_layers.ImageOverlay(rgba, bounds=[[south, west], [north, east]], opacity=opacity, name=map_text(name),
                                              mercator_project=True)
 
 def _res_label(view) -> str: return f"{abs(view.rio.transform().a):g} m"

@@ -16,7 +16,7 @@ from ..core import BandMismatch, InvalidInput, UnknownName
 
 # %% auto #0
 __all__ = ['SIZES', 'MODELS', 'out_size', 'frame_valid', 'clear_mean', 'SRModel', 'n_params', 'Bicubic', 'SRCNN', 'ResBlock',
-           'HighResNet', 'make_model']
+           'HighResNet', 'make_model', 'sr_device']
 
 # %% ../../nbs/21_sr.models.ipynb #504e72ee
 def out_size(h:int, # low-res height, px
@@ -276,6 +276,27 @@ def make_model(name:str, # "bicubic", "srcnn", "srcnn-mf" or "highresnet"
         if asked != frames:
             raise InvalidInput(f"model {name!r} with frames={asked!r}", fix='use "srcnn" (single) or "srcnn-mf" (multi)')
         kw["frames"] = frames
-    try: return MODELS[name](**kw)
-    except TypeError as e:
+    try: model = MODELS[name](**kw)
+    except (TypeError, ValueError, RuntimeError) as e:     # an unknown option, or a size torch refuses (hidden=-2)
         raise InvalidInput(f"make_model({name!r}, ...): {e}", fix=f"see help(worldsat.sr.models.{MODELS[name].__name__})") from None
+    empty = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear))
+             and m.weight.numel() == 0]
+    if empty: raise InvalidInput(f"make_model({name!r}, {kw}) builds layers with no weights ({empty[0]})",
+                                 fix="give sizes (hidden, features, ...) of at least 1")
+    return model
+
+def sr_device(device=None) -> torch.device:
+    "`device` as a `torch.device` this machine has (default: CUDA if available, else the CPU); anything else is refused."
+    if device is None: return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidInput(f"device {device!r} is not a device name", fix="use cpu, cuda or cuda:N") from None
+    if d.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise InvalidInput(f"device {device!r}: there is no CUDA GPU here", fix="use cpu")
+        if d.index is not None and d.index >= n:
+            raise InvalidInput(f"device {device!r}: this machine has {n} CUDA GPU(s)", fix=f"use cuda:0 ... cuda:{n - 1}")
+    elif d.type == "mps":
+        if not torch.backends.mps.is_available(): raise InvalidInput(f"device {device!r}: MPS is not available here", fix="use cpu")
+    elif d.type != "cpu": raise InvalidInput(f"device {device!r} is not supported for SR", fix="use cpu or cuda")
+    return d

@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/sr.train.html.md"""
 
 # %% ../../nbs/23_sr.train.ipynb #d2eea33a
 from __future__ import annotations
-import hashlib, json, math, random, time
+import functools, hashlib, json, math, pickle, random, re, shutil, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence
@@ -15,14 +15,15 @@ import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Sampler
 
 from .. import __version__
-from ..core import WorldsatError, InvalidInput, IncompatibleWeights, DataUnavailable, atomic_path
+from ..core import (WorldsatError, InvalidInput, UnknownName, IncompatibleWeights, CorruptFile, DataUnavailable,
+                           atomic_path, output_dir)
 from .data import SRDataset, SRNormalization, sr_collate
-from .models import make_model, n_params
+from .models import make_model, n_params, sr_device
 from .metrics import cpsnr, cssim, psnr, ssim, cpsnr_torch, registered_loss
 
 # %% auto #0
-__all__ = ['SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'TrainState', 'train_sr', 'load_sr_model',
-           'evaluate', 'compare']
+__all__ = ['SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'read_checkpoint', 'load_weights', 'TrainState',
+           'train_sr', 'load_sr_model', 'evaluate', 'compare']
 
 # %% ../../nbs/23_sr.train.ipynb #14ae12d6
 @dataclass
@@ -41,24 +42,60 @@ class SRConfig:
     loss:str = "registered" # "registered" (WorldStrat: MSE + MAE + SSIM after a sub-pixel shift search), "l1" or "mse"
     checkpoint_every:int = 50 # optimizer steps between checkpoints (one is also written at each epoch's end)
     patience:int = 0 # early stopping: stop after this many epochs without a better validation cPSNR (0: off)
-    train_sites:list|None = None # sample world: sites to train on (default: all but the test sites)
-    test_sites:list = field(default_factory=lambda: ["pampas"]) # sample world: held-out sites
+    train_sites:list[str]|None = None # sample world: sites to train on (default: all but the test sites)
+    test_sites:list[str] = field(default_factory=lambda: ["pampas"]) # sample world: held-out sites
     valid_fraction:float = 0.2 # share of training samples kept for validation (when the data has no validation split)
     border:int = 3 # cPSNR border / shift range (high-res px)
     seed:int = 0
     mixed_precision:bool|None = None # None: on when training on CUDA
     num_workers:int = 0
 
+    def __post_init__(self): _check_config(self)
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
     def from_dict(cls, d:dict) -> "SRConfig":
+        if not isinstance(d, dict): raise InvalidInput(f"SR training settings must be a mapping, not {type(d).__name__}", fix="pass a dict")
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown: raise InvalidInput(f"unknown SR training settings {sorted(unknown)}", fix=f"use only {sorted(cls.__dataclass_fields__)}")
         return cls(**d)
+
     def key(self) -> str:
         "Hash of the settings that change the result (not the worker count)."
         d = {k: v for k, v in self.to_dict().items() if k not in ("num_workers",)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+# the smallest value each number may take
+_LIMITS = {"k": 1, "lr_patch": 4, "patches_per_sample": 1, "bs": 1, "epochs": 0, "lr": 0, "wd": 0, "checkpoint_every": 0,
+           "patience": 0, "border": 0, "num_workers": 0}
+
+@functools.cache
+def _config_types() -> dict:
+    "A pydantic validator per `SRConfig` field, from its annotation."
+    from typing import get_type_hints
+    from pydantic import TypeAdapter
+    return {k: TypeAdapter(t) for k, t in get_type_hints(SRConfig).items()}
+
+def _type_name(name:str) -> str: return str(SRConfig.__annotations__[name])
+
+def _check_config(cfg:SRConfig):
+    "Refuse settings of the wrong type or out of range, naming the setting (types are checked by pydantic, strictly)."
+    from pydantic import ValidationError
+    hints = _config_types()
+    for name in SRConfig.__dataclass_fields__:
+        v = getattr(cfg, name)
+        try: hints[name].validate_python(v, strict=True)
+        except ValidationError:
+            raise InvalidInput(f"SR setting {name}={v!r} is not a {_type_name(name)}",
+                               fix=f"give {name} a value of type {_type_name(name)}") from None
+        if name in _LIMITS and (v < _LIMITS[name] or not math.isfinite(v)):
+            raise InvalidInput(f"SR setting {name}={v!r} is out of range", fix=f"use a finite value >= {_LIMITS[name]}")
+    if not 0 <= cfg.valid_fraction < 1: raise InvalidInput(f"SR setting valid_fraction={cfg.valid_fraction!r} is out of range", fix="use a share in [0, 1)")
+    from worldsat.sr.models import MODELS
+    if cfg.model not in MODELS: raise UnknownName(f"SR model {cfg.model!r}", fix=f"use one of {sorted(MODELS)}")
+    if cfg.loss not in ("registered", "l1", "mse"): raise InvalidInput(f"unknown SR loss {cfg.loss!r}", fix="use 'registered', 'l1' or 'mse'")
+    try: json.dumps(cfg.model_kw, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"SR setting model_kw={cfg.model_kw!r} is not plain JSON ({e})", fix="use text keys and numbers, text or lists as values") from None
 
 # %% ../../nbs/23_sr.train.ipynb #c3ea28b3
 def _seeded_split(ids:Sequence[str], frac:float, seed:int) -> set:
@@ -145,14 +182,82 @@ def _cpsnr_batch(border):
     def cpsnr_metric(pred, hr, hr_clear): return cpsnr_torch(pred.float(), hr.float(), hr_clear, border=border).mean()
     return cpsnr_metric
 
+# %% ../../nbs/23_sr.train.ipynb #0955df99
+def _plain(x, where:str="checkpoint"):
+    "`x` with NumPy values as numbers/tensors and paths as text; anything but tensors and plain values is refused (a bug)."
+    if x is None or isinstance(x, (bool, int, float, str, torch.Tensor)): return x
+    if isinstance(x, np.generic): return x.item()
+    if isinstance(x, np.ndarray): return torch.from_numpy(np.ascontiguousarray(x))
+    if isinstance(x, Path): return str(x)
+    if isinstance(x, dict): return {_plain(k, where): _plain(v, f"{where}[{k!r}]") for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        vals = [_plain(v, where) for v in x]
+        return tuple(vals) if type(x) is tuple else vals
+    raise TypeError(f"{where} holds a {type(x).__name__}, which a weights-only checkpoint cannot hold")
+
+def _torch_error(e:Exception) -> str:
+    "The useful part of torch's weights-only refusal (the object it would have built or called)."
+    s = str(e)
+    m = re.search(r"GLOBAL ([\w.]+)", s) or re.search(r"(Unsupported operand \d+)", s)
+    return (f"it asks for the Python object {m.group(1)}" if m.group(0).startswith("GLOBAL") else m.group(1).lower()) if m \
+        else s.strip().splitlines()[-1][:200]
+
+def read_checkpoint(path, # a `.pt` file written by worldsat
+                    what:str="checkpoint", # what the file is, for messages ("SR model", "training checkpoint")
+                    fix:str|None=None) -> dict: # what to do when it is damaged or refused (default: delete / use another)
+    "The contents of a worldsat checkpoint, read with `torch.load(weights_only=True)`: only tensors and plain values."
+    p = Path(path)
+    if not p.is_file(): raise DataUnavailable(f"no {what} file at {str(p)!r}", fix="give a .pt file written by worldsat")
+    try: d = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:           # the weights-only unpickler met a function call, an object or junk
+        raise IncompatibleWeights(f"{what} {str(p)!r} is not a plain weights file ({_torch_error(e)}); worldsat loads only "
+                                  "tensors and plain values, so nothing in it was run",
+                                  fix=f"{fix or 'use a checkpoint written by worldsat'}; never load .pt files from sources you do not trust") from None
+    except Exception as e:                        # truncated zip, short read, bad record...
+        raise CorruptFile(f"{what} {str(p)!r} is truncated or damaged ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else 'no data'})",
+                          fix=fix or f"delete {str(p)!r} and write it again") from None
+    if not isinstance(d, dict):
+        raise IncompatibleWeights(f"{what} {str(p)!r} holds a {type(d).__name__}, not a worldsat checkpoint (a dict)",
+                                  fix="give a .pt file written by worldsat")
+    return d
+
+def _check_fit(model:torch.nn.Module, state, path, what:str):
+    own = model.state_dict()
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise IncompatibleWeights(f"{what} {str(path)!r}: its weights are not a dict of named tensors", fix="give a .pt file written by worldsat")
+    for k, v in own.items():
+        if k not in state:
+            raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: it lacks {k!r} {tuple(v.shape)}",
+                                      fix="load it into the architecture it was trained with")
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: {k!r} is {tuple(state[k].shape)} in the file "
+                                      f"but {tuple(v.shape)} in the model", fix="load it into the architecture (bands, hidden size) it was trained with")
+    extra = [k for k in state if k not in own]
+    if extra: raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: the model has no {extra[0]!r}",
+                                        fix="load it into the architecture it was trained with")
+
+def load_weights(model:torch.nn.Module, state, # the model, and a state dict from a checkpoint
+                 path, what:str="checkpoint"): # the file it came from, for messages
+    "Load `state` into `model`, refusing (naming the first) a missing, extra or differently shaped tensor."
+    _check_fit(model, state, path, what)
+    model.load_state_dict(state)
+    return model
+
 # %% ../../nbs/23_sr.train.ipynb #f78ccb6d
 from fastai.callback.core import Callback, CancelFitException
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    "The random generators' states as tensors and numbers (a weights-only checkpoint holds nothing else)."
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)}}
 
 def _set_rng_state(s:dict):
-    torch.set_rng_state(s["torch"]); np.random.set_state(s["numpy"]); random.setstate(s["python"])
+    n, (version, internal, gauss_next) = s["numpy"], s["python"]
+    torch.set_rng_state(s["torch"])
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate((version, tuple(internal), gauss_next))
 
 class TrainState(Callback):
     "Checkpoints every `every` steps and at each epoch's end, best-model saving and early stopping on validation cPSNR."
@@ -198,31 +303,75 @@ class TrainState(Callback):
             raise CancelFitException()
     def save_model(self, path:Path, **extra):
         d = {**self.payload, "state_dict": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()}, **extra}
-        with atomic_path(path) as tmp: torch.save(d, tmp)
+        with atomic_path(path) as tmp: torch.save(_plain(d, str(path)), tmp)
     def save(self, epoch:int, it:int, stopped:bool=False):
+        opt = self.learn.opt.state_dict()
         ck = {"model": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()},
-              "opt": self.learn.opt.state_dict(), "epoch": epoch, "iter": it, "step": self.step, "best": self.best,
+              "opt": {"state": [dict(s) for s in opt["state"]], "hypers": [dict(h) for h in opt["hypers"]]},
+              "epoch": epoch, "iter": it, "step": self.step, "best": self.best,
               "wait": self.wait, "history": self.history, "stopped": stopped,
               "loss_sum": self.loss_sum if it else 0.0, "loss_n": self.loss_n if it else 0, "rng": _rng_state(), **self.payload}
         (self.run/"checkpoints").mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.run/"checkpoints"/"last.pt") as tmp: torch.save(ck, tmp)
+        with atomic_path(self.run/"checkpoints"/"last.pt") as tmp: torch.save(_plain(ck, "last.pt"), tmp)
 
 # %% ../../nbs/23_sr.train.ipynb #6fdfb856
-def _device(device=None) -> torch.device:
-    return torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
 def _payload(cfg:SRConfig, model, norm) -> dict:
     return {"worldsat_version": __version__, "model_config": model.config, "config": cfg.to_dict(), "config_key": cfg.key(),
             "normalization": norm.to_dict() if hasattr(norm, "to_dict") else norm}
 
+_RUN_FILES = ("config.json", "normalization.json", "best.pt", "history.csv", "checkpoints")
+
+def _restart(run:Path):
+    "Remove a run's own files (only those: `out` may hold other things)."
+    for f in _RUN_FILES:
+        p = run/f
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+        elif p.exists() or p.is_symlink(): p.unlink()
+
 def _check_run(run:Path, cfg:SRConfig):
     p = run/"config.json"
     if not p.exists(): return
-    old = json.loads(p.read_text())
+    try: old = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError, OSError) as e:
+        raise CorruptFile(f"run folder {str(run)!r}: config.json cannot be read ({e})", fix="pass restart=True (--restart) to start the run over") from None
+    if not isinstance(old, dict):
+        raise CorruptFile(f"run folder {str(run)!r}: config.json is not a run's config", fix="pass restart=True (--restart) to start the run over")
     if old.get("config_key") != cfg.key():
-        diff = sorted(k for k, v in cfg.to_dict().items() if old.get("config", {}).get(k) != v and k != "num_workers")
+        prev = old.get("config") if isinstance(old.get("config"), dict) else {}
+        diff = sorted(k for k, v in cfg.to_dict().items() if prev.get(k) != v and k != "num_workers")
         raise InvalidInput(f"run folder {str(run)!r} holds a run with other settings (differing: {diff})",
                            fix="use a new --out folder, the same settings, or restart=True to start it over")
+
+_STATE_TYPES = {"model": dict, "opt": dict, "epoch": int, "iter": int, "step": int, "best": (int, float), "wait": int,
+                "history": list, "rng": dict}
+
+def _resume_state(path:Path, cfg:SRConfig, model) -> dict:
+    "The checked contents of a run's `last.pt` (its weights loaded into `model`), or {} when there is none."
+    if not path.exists(): return {}
+    fix = f"delete {str(path)!r} to train the run from its start, or pass restart=True (--restart)"
+    st = read_checkpoint(path, "training checkpoint", fix=fix)
+    for k, t in _STATE_TYPES.items():
+        if not isinstance(st.get(k), t) or isinstance(st.get(k), bool):
+            raise CorruptFile(f"training checkpoint {str(path)!r} has no valid {k!r}", fix=fix)
+    if st.get("config_key") != cfg.key():
+        raise IncompatibleWeights(f"training checkpoint {str(path)!r} was written by a run with other settings", fix=fix)
+    load_weights(model, st["model"], path, "training checkpoint")
+    return st
+
+def _load_opt(opt, sd:dict, path:Path):
+    "Restore fastai optimizer state from plain lists, refusing state that does not fit the parameters."
+    from fastcore.foundation import L
+    fix = f"delete {str(path)!r} to train the run from its start, or pass restart=True (--restart)"
+    params = [p for p, *_ in opt.all_params()]
+    hypers, state = sd.get("hypers"), sd.get("state")
+    if not isinstance(hypers, list) or not isinstance(state, list) or len(hypers) != len(opt.param_lists) or len(state) != len(params):
+        raise IncompatibleWeights(f"training checkpoint {str(path)!r}: its optimizer state does not fit the model", fix=fix)
+    moved = []
+    for p, s in zip(params, state):
+        if not isinstance(s, dict) or any(isinstance(v, torch.Tensor) and v.numel() > 1 and v.shape != p.shape for v in s.values()):
+            raise IncompatibleWeights(f"training checkpoint {str(path)!r}: its optimizer state does not fit a {tuple(p.shape)} parameter", fix=fix)
+        moved.append({k: v.to(p.device) if isinstance(v, torch.Tensor) else v for k, v in s.items()})
+    opt.load_state_dict({"state": moved, "hypers": L(hypers)})
 
 def train_sr(cfg:SRConfig, # what to train
              out, # the run folder (created; an unfinished run there is resumed)
@@ -235,8 +384,10 @@ def train_sr(cfg:SRConfig, # what to train
     from fastai.learner import Learner, AvgMetric
     from fastai.optimizer import Adam
     import fastai.callback.progress # noqa: F401 (adds Learner.no_bar)
-    run = Path(out)
-    if restart and run.exists(): shutil.rmtree(run)
+    if not isinstance(cfg, SRConfig): raise InvalidInput(f"cfg is a {type(cfg).__name__}, not an SRConfig", fix="use SRConfig(...) or SRConfig.from_dict(...)")
+    dev = sr_device(device)
+    run = output_dir(out, what="run folder")
+    if restart and run.is_dir(): _restart(run)
     _check_run(run, cfg)
     data = data or sr_samples(cfg)
     norm = data["normalization"]
@@ -247,10 +398,11 @@ def train_sr(cfg:SRConfig, # what to train
     if cfg.model == "srcnn-mf": kw.setdefault("n_frames", cfg.k)
     model = make_model(cfg.model, in_channels=C, out_channels=first["hr"].shape[0], scale=scale, **kw)
     payload = _payload(cfg, model, norm)
+    ck_path = run/"checkpoints"/"last.pt"
+    state = _resume_state(ck_path, cfg, model)       # checked (and its weights loaded) before anything is written
     run.mkdir(parents=True, exist_ok=True)
     with atomic_path(run/"config.json") as tmp: tmp.write_text(json.dumps({k: v for k, v in payload.items()}, indent=2, default=str))
     if norm is not None and hasattr(norm, "save"): norm.save(run/"normalization.json")
-    dev = _device(device)
     if n_params(model) == 0:           # nothing to learn (bicubic): the model is final
         tmp_state = TrainState(run, 0, 0, payload=payload); tmp_state.learn = type("L", (), {"model": model})()
         tmp_state.save_model(run/"best.pt", epoch=0, cpsnr=float("nan"))
@@ -259,20 +411,20 @@ def train_sr(cfg:SRConfig, # what to train
                       patches_per_sample=cfg.patches_per_sample)
     valid = SRDataset(data["valid"] or data["train"][:1], T=cfg.k, mode="eval")
     dls = sr_dataloaders(train, valid, bs=cfg.bs, seed=cfg.seed, num_workers=cfg.num_workers)
-    ck_path, state = run/"checkpoints"/"last.pt", {}
-    if ck_path.exists(): state = torch.load(ck_path, weights_only=False)
     ts = TrainState(run, cfg.checkpoint_every, cfg.patience, payload=payload)
     model = model.to(dev)
     learn = Learner(dls, model, loss_func=SRLoss(cfg.loss, cfg.border), opt_func=Adam, lr=cfg.lr, wd=cfg.wd,
                     metrics=[AvgMetric(_cpsnr_batch(cfg.border))], cbs=[ts], path=run, model_dir=".")
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:
-        model.load_state_dict(state["model"])
-        learn.create_opt(); learn.opt.load_state_dict(state["opt"])
+        learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
         ts.start_epoch, ts.skip, ts.step, ts.best, ts.wait, ts.history = (state["epoch"], state["iter"], state["step"],
-                                                                         state["best"], state["wait"], state["history"])
-        ts.loss_sum, ts.loss_n = state.get("loss_sum", 0.0), state.get("loss_n", 0)
-        _set_rng_state(state["rng"])
+                                                                         float(state["best"]), state["wait"], state["history"])
+        ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
+        try: _set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise CorruptFile(f"training checkpoint {str(ck_path)!r}: its random state cannot be restored ({e})",
+                              fix=f"delete {str(ck_path)!r} to train the run from its start, or pass restart=True (--restart)") from None
     remaining = cfg.epochs - ts.start_epoch
     if state.get("stopped") or remaining <= 0:
         pass                                                            # finished earlier: nothing to do
@@ -288,20 +440,35 @@ def train_sr(cfg:SRConfig, # what to train
             "stopped": bool(ts.stopped or state.get("stopped")), "epochs": len(hist)}
 
 # %% ../../nbs/23_sr.train.ipynb #68e389b9
-def load_sr_model(path, device=None):
+def load_sr_model(path, # a run folder (its best.pt) or a .pt file written by `train_sr`
+                  device=None): # default: CUDA if available, else the CPU
     "A trained model from a run folder (its `best.pt`) or a `.pt` file; returns `(model, normalization, info)`."
+    dev = sr_device(device)
     p = Path(path)
-    if p.is_dir(): p = p/"best.pt"
-    if not p.exists(): raise DataUnavailable(f"no SR model at {str(path)!r}", fix="train one with `worldsat sr train` or give a run folder")
-    try: d = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e: raise IncompatibleWeights(f"{str(p)!r} is not a worldsat SR model ({e})", fix="give a best.pt from `worldsat sr train`") from None
-    if "model_config" not in d or "state_dict" not in d:
-        raise IncompatibleWeights(f"{str(p)!r} is not a worldsat SR model (no model_config)", fix="give a best.pt from `worldsat sr train`")
-    model = make_model(**d["model_config"])
-    model.load_state_dict(d["state_dict"])
-    model.eval().to(_device(device))
+    if p.is_dir():
+        if not (p/"best.pt").is_file():
+            raise DataUnavailable(f"run folder {str(path)!r} has no best.pt (no finished epoch yet)",
+                                  fix="train it with `worldsat sr train --out FOLDER`, or give a .pt file")
+        p = p/"best.pt"
+    elif not p.is_file(): raise DataUnavailable(f"no SR model at {str(path)!r}", fix="give a run folder from `worldsat sr train` or its best.pt")
+    fix = f"delete {str(p)!r} and train again (`worldsat sr train --restart`)"
+    d = read_checkpoint(p, "SR model", fix=fix)
+    cfg = d.get("model_config")
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("name"), str) or "state_dict" not in d:
+        raise IncompatibleWeights(f"{str(p)!r} is not a worldsat SR model (no model_config / state_dict)", fix="give a best.pt from `worldsat sr train`")
+    bad_cfg = lambda e: IncompatibleWeights(f"SR model {str(p)!r}: its model_config {cfg!r} cannot be built ({e})",
+                                            fix="give a best.pt from `worldsat sr train`")
+    try:
+        with torch.device("meta"): skeleton = make_model(**cfg)     # the architecture, without allocating its weights
+    except WorldsatError as e: raise bad_cfg(e.message) from None
+    except (TypeError, ValueError, RuntimeError) as e: raise bad_cfg(e) from None
+    _check_fit(skeleton, d["state_dict"], p, "SR model")              # before building it for real
+    model = load_weights(make_model(**cfg), d["state_dict"], p, "SR model")
+    model.eval().to(dev)
     norm = d.get("normalization")
-    norm = SRNormalization.from_dict(norm) if isinstance(norm, dict) else norm
+    try: norm = SRNormalization.from_dict(norm) if isinstance(norm, dict) else None
+    except (WorldsatError, TypeError, ValueError) as e:
+        raise IncompatibleWeights(f"SR model {str(p)!r}: its normalization is not valid ({e})", fix="give a best.pt from `worldsat sr train`") from None
     info = {k: v for k, v in d.items() if k not in ("state_dict",)}
     return model, norm, info
 
@@ -314,7 +481,7 @@ def _predict(model, s:dict, device) -> np.ndarray:
 def evaluate(model, samples:Sequence[dict], border:int=3, device=None, normalization=None, show_progress:bool=False) -> pd.DataFrame:
     "Per-sample cPSNR, cSSIM, PSNR and SSIM of `model` on whole samples (model units; max value 1)."
     from worldsat.core import progress
-    dev = next((p.device for p in model.parameters()), _device(device)) if device is None else _device(device)
+    dev = next((p.device for p in model.parameters()), sr_device(device)) if device is None else sr_device(device)
     model.eval()
     theirs = getattr(samples, "normalization", None) or (samples[0]["meta"].get("normalization") if len(samples) else None)
     if normalization is not None and theirs is not None: normalization.check(theirs)   # BandMismatch if they differ
