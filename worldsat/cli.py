@@ -11,21 +11,29 @@ import pandas as pd
 from pathlib import Path
 
 from . import __version__
-from .core import (WorldsatError, InvalidInput, NoScenesFound, UnknownName, SENSORS, RECIPES, atomic_path,
-                           sensor)
+from .core import (WorldsatError, CorruptFile, InvalidInput, NoScenesFound, OutputExists, UnknownName, SENSORS, RECIPES,
+                           atomic_path, output_dir, parse_date, sensor)
 
 # %% auto #0
 __all__ = ['demo', 'demo_sr', 'scenes', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0a0f0a12
+def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:bool=False):
+    "Refuse an option value that is not a (whole) number within [lo, hi], naming the option."
+    import math
+    kind = "a whole number" if whole else "a number"
+    ok = isinstance(v, int) if whole else isinstance(v, (int, float)) and math.isfinite(v)
+    if isinstance(v, bool) or not ok or (lo is not None and v < lo) or (hi is not None and v > hi):
+        span = f" from {lo:g} to {hi:g}" if lo is not None and hi is not None else f" >= {lo:g}" if lo is not None else ""
+        raise InvalidInput(f"{what} {v!r} is not {kind}{span}", fix=f"pass {what} with {kind}{span}")
+    return v
+
 def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str="2024-12-31",
          max_cloud:float=30.0, seed:int=0, quiet:bool=False,
          sr_epochs:int=30, # epochs of the SR model (0: skip the super-resolution step)
         ) -> dict:
     "Run the demo; returns the paths it wrote."
-    import geopandas as gpd, matplotlib
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    import geopandas as gpd
     from worldsat.sample import SampleConfig, SITES, sample_world
     from worldsat.data.catalog import StaticCatalog
     from worldsat.data.select import select, Coverage, AOICloud
@@ -35,7 +43,10 @@ def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     names = [s.name for s in SITES]
     if site not in names: raise UnknownName(f"unknown sample site {site!r}", fix=f"use one of {names}")
-    out = Path(out)
+    out = output_dir(out, what="--out")
+    parse_date(start, "--start", optional=False); parse_date(end, "--end", end=True, optional=False)
+    _check_number(max_cloud, "--max-cloud", 0, 100)
+    _check_number(sr_epochs, "--sr-epochs", 0, whole=True)
     t0 = time.time()
     say(f"[1/6] sample world (seed {seed}) ...")
     root = sample_world(cfg=SampleConfig(seed=seed), show_progress=not quiet)
@@ -74,7 +85,7 @@ def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str
     fig.suptitle(f"{site}: {len(sel.scenes)} of {len(found)} Sentinel-2 scenes chosen (AOI cloud <= {max_cloud}%), "
                  f"cell {cell.id}; magenta: not clear", y=1.01, fontsize=9)
     with atomic_path(out/"timeseries.png") as tmp: fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules: sys.modules["matplotlib.pyplot"].close(fig)   # a figure pyplot made: release it
     res = {"catalog": str(root/"catalog.json"), "report": str(out/"scenes.parquet"), "cube": str(out/"cube.zarr"), "map": str(out/"map.html"),
            "figure": str(out/"timeseries.png"), "scenes": [s.id for s in sel.scenes]}
     if sr_epochs:
@@ -109,6 +120,19 @@ def _aoi_arg(s:str):
         except ValueError: pass
     return s
 
+def _report_path(out, what:str="--out") -> Path:
+    "A file about to be written: refuse a folder there, or a parent that is (or lies under) a file, before anything is read."
+    p = Path(out).expanduser()
+    if not str(out).strip(): raise OutputExists(f"{what} is empty", fix="name a report file, e.g. report.parquet")
+    if p.is_dir(): raise OutputExists(f"{what} {str(out)!r} is a folder, not a file", fix="name a file, e.g. report.parquet")
+    if not p.exists(): output_dir(p, what=what)   # none of its folders is a file, and the nearest one that exists is writable
+    return p
+
+def _rule(option:str, value, make):
+    "The selection rule an option asks for; the rule's refusal of its value is named by the option."
+    try: return make()
+    except WorldsatError as e: raise type(e)(f"{option} {value}: {e.message}", e.fix) from None
+
 def scenes(aoi, start, end, catalog="sample", collection="sentinel-2-l2a", out=None, max_scene_cloud=None,
            max_aoi_cloud=None, include_shadow=False, min_coverage=None, max_nodata=None, even=None, per_season=False,
            near=None, revisits=8, mosaic=False, show_progress=True):
@@ -116,20 +140,32 @@ def scenes(aoi, start, end, catalog="sample", collection="sentinel-2-l2a", out=N
     from worldsat.data.stac import open_catalog
     from worldsat.data.select import (select, SceneCloud, AOICloud, Coverage, EvenlySpread, PerSeason, ClearestNear, Mosaic)
     from worldsat.sample import sample_world
+    # the options first, each named in its error, then the report's path: a refused run reads and writes nothing
+    parse_date(start, "--start", optional=False); parse_date(end, "--end", end=True, optional=False)
+    if near is not None: parse_date(near, "--near", optional=False)
+    rules = []
+    if max_scene_cloud is not None: rules.append(_rule("--max-scene-cloud", max_scene_cloud, lambda: SceneCloud(max_scene_cloud)))
+    if min_coverage is not None or max_nodata is not None:
+        rules.append(_rule("--min-coverage/--max-nodata", f"{min_coverage}/{max_nodata}", lambda: Coverage(min_coverage or 0.0, max_nodata)))
+    if max_aoi_cloud is not None: rules.append(_rule("--max-aoi-cloud", max_aoi_cloud, lambda: AOICloud(max_aoi_cloud, include_shadow)))
+    if per_season: rules.append(PerSeason())
+    if near is not None:
+        rules.append(_rule("--near/--revisits", f"{near}/{revisits}",
+                           lambda: ClearestNear(near, revisits, max_aoi_cloud if max_aoi_cloud is not None else 10.0)))
+    if even is not None: rules.append(_rule("--even", even, lambda: EvenlySpread(even, start, end)))
+    if mosaic: rules.append(Mosaic())
+    if out is not None: out = _report_path(out)
     cat = open_catalog(sample_world(show_progress=show_progress) if catalog == "sample" else catalog)
     found = cat.search(collection, aoi=aoi, start=start, end=end)
     if not found:
         raise NoScenesFound(f"no {collection} scenes in {catalog} over the AOI from {start} to {end}",
                             fix="check the AOI (lon/lat order: minlon,minlat,maxlon,maxlat) and widen the dates")
-    rules = []
-    if max_scene_cloud is not None: rules.append(SceneCloud(max_scene_cloud))
-    if min_coverage is not None or max_nodata is not None: rules.append(Coverage(min_coverage or 0.0, max_nodata))
-    if max_aoi_cloud is not None: rules.append(AOICloud(max_aoi_cloud, include_shadow))
-    if per_season: rules.append(PerSeason())
-    if near is not None: rules.append(ClearestNear(near, revisits, max_aoi_cloud if max_aoi_cloud is not None else 10.0))
-    if even is not None: rules.append(EvenlySpread(even, start, end))
-    if mosaic: rules.append(Mosaic())
     sel = select(found, aoi, rules, start=start, end=end, show_progress=show_progress)
+    if not sel.scenes:
+        from worldsat.data.dataset import reasons_summary
+        top = reasons_summary(sel.report["reason"].astype(str))
+        raise NoScenesFound(f"none of the {len(found)} {collection} scenes from {start} to {end} passed the rules ({top})",
+                            fix="relax the rules (higher cloud limits, lower coverage), or widen the dates")
     if out is not None:
         rep = sel.report.copy()
         for c in ["aoi_coverage", "aoi_nodata", "aoi_cloud", "aoi_shadow", "cloud_cover"]:
@@ -157,6 +193,7 @@ Set WORLDSAT_HOME to choose where generated data is cached (default ~/.cache/wor
 and WORLDSAT_PROGRESS=0 to silence progress bars."""
 
 def _cmd_demo(a):
+    import matplotlib; matplotlib.use("Agg")   # the program draws into files only (library functions leave the backend alone)
     demo(a.out, a.site, a.start, a.end, a.max_cloud, a.seed, sr_epochs=a.sr_epochs)
 
 def _sr_overrides(a) -> dict:
@@ -170,6 +207,12 @@ def _print_table(tab):
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(tab.to_string(float_format=lambda v: f"{v:.4f}"))
 
+def _remove_runs(out:Path):
+    "Refuse to delete (--restart) a folder that holds anything but SR runs and their results tables."
+    odd = [p.name for p in out.iterdir() if not ((p.is_dir() and (p/"config.json").is_file()) or p.name.startswith("results."))]
+    if odd: raise OutputExists(f"--restart would delete {str(out)!r}, which holds {sorted(odd)[:5]} besides SR runs",
+                               fix="pass an --out folder that only holds SR runs, or remove it yourself")
+
 def _cmd_sr_train(a):
     import shutil
     from worldsat.sr.train import SRConfig, train_sr
@@ -177,8 +220,8 @@ def _cmd_sr_train(a):
     over = _sr_overrides(a)
     epochs = a.epochs if a.epochs is not None else 30
     if a.model == "all":
-        out = Path(a.out or "sr-runs")
-        if a.restart and out.exists(): shutil.rmtree(out)
+        out = output_dir(a.out or "sr-runs", what="--out")
+        if a.restart and out.exists(): _remove_runs(out); shutil.rmtree(out)
         train_models(out, data=a.data, epochs=epochs, seed=a.seed, device=a.device,
                      model_kw={"highresnet": {"hidden": a.hidden}} if a.hidden else None, **over)
         tab = results_table([out], out=out, device=a.device)
@@ -189,13 +232,14 @@ def _cmd_sr_train(a):
     if a.model not in RESULT_MODELS: raise UnknownName(f"SR model {a.model!r}", fix=f"use one of {list(RESULT_MODELS)} or all")
     d = {"data": a.data, "model": a.model, "epochs": epochs, "seed": a.seed, **RESULT_MODELS[a.model], **over}
     if a.hidden: d["model_kw"] = {**d.get("model_kw", {}), "hidden": a.hidden}
-    out = Path(a.out or f"sr-runs/{a.model}")
+    out = output_dir(a.out or f"sr-runs/{a.model}", what="--out")
     r = train_sr(SRConfig.from_dict(d), out, restart=a.restart, device=a.device)
     print(f"best validation cPSNR {r['best_cpsnr']:.3f} dB over {r['epochs']} epochs" + (" (stopped early)" if r["stopped"] else ""))
     print(f"run:   {out}\nmodel: {r['best']}\nnext:  worldsat sr eval {out}   |   worldsat sr predict {out}")
 
 def _cmd_sr_eval(a):
     from worldsat.sr.workflow import results_table
+    if a.out is not None: output_dir(a.out, what="--out")
     tab = results_table(a.runs, split=a.split, data=a.data, out=a.out, device=a.device)
     print(f"{tab.attrs['split']} samples of {tab.attrs['data']!r} (cPSNR/cSSIM as PROBA-V: best of all shifts up to 3 px, brightness bias removed):")
     _print_table(tab)
@@ -203,6 +247,7 @@ def _cmd_sr_eval(a):
 
 def _cmd_sr_predict(a):
     from worldsat.sr.workflow import predict_site, predict_aoi
+    output_dir(a.out, what="--out")
     if a.aoi:
         if not (a.start and a.end): raise InvalidInput("--aoi needs --start and --end", fix="e.g. --start 2024-06-01 --end 2024-07-31")
         r = predict_aoi(a.run, a.aoi, a.start, a.end, catalog=a.catalog, out=a.out, ref_time=a.ref_time, device=a.device, k=a.k)
@@ -223,32 +268,47 @@ def _cmd_scenes(a):
         print(t.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     print(f"{len(sel.scenes)} of {len(t)} scenes chosen" + (f"; report written to {a.out}" if a.out else ""))
 
+_BUILD_OPTIONS = {"aoi": "--aoi", "start": "--start", "end": "--end", "catalog": "--catalog", "collection": "--collection",
+                  "cell_size": "--cell-size", "resolution": "--resolution", "labels": "--labels", "classes": "--classes",
+                  "min_clear": "--min-clear", "max_aoi_cloud": "--max-aoi-cloud"}
+
+def _build_config(a):
+    "The build config of the command line: the --config file, or the options (checked by the config's schema, named as options)."
+    from worldsat.data.dataset import BuildConfig
+    given = [k for k in _BUILD_OPTIONS if getattr(a, k) is not None]
+    if a.config is not None:
+        if given: raise InvalidInput(f"--config cannot be combined with {', '.join(_BUILD_OPTIONS[k] for k in given)}",
+                                     fix="set those in the config file, or leave out --config")
+        return BuildConfig.load(a.config)
+    if a.aoi is None or a.start is None or a.end is None:
+        raise InvalidInput("worldsat build needs --config FILE, or --aoi, --start and --end",
+                           fix="see `worldsat build --help` for an example config")
+    d = {k: getattr(a, k) for k in given if k not in ("classes", "max_aoi_cloud")}
+    if a.classes is not None:
+        if a.labels is None: raise InvalidInput(f"--classes {a.classes!r} needs --labels", fix="name the labels file (or sample) with --labels")
+        d["classes"] = [c.strip() for c in a.classes.split(",") if c.strip()]
+    if a.max_aoi_cloud is not None:
+        _check_number(a.max_aoi_cloud, "--max-aoi-cloud", 0, 100)
+        d["rules"] = [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": a.max_aoi_cloud}]
+    return BuildConfig.from_dict(d, source="build options", names=_BUILD_OPTIONS)
+
 def _cmd_build(a):
-    from worldsat.data.dataset import BuildConfig, build
-    if a.config:
-        cfg = BuildConfig.load(a.config)
-    else:
-        if not (a.aoi and a.start and a.end):
-            raise InvalidInput("worldsat build needs --config FILE, or --aoi, --start and --end",
-                               fix="see `worldsat build --help` for an example config")
-        d = {"aoi": a.aoi, "start": a.start, "end": a.end, "catalog": a.catalog, "collection": a.collection,
-             "cell_size": a.cell_size, "resolution": a.resolution, "min_clear": a.min_clear}
-        if a.labels: d.update(labels=a.labels, classes=[c.strip() for c in (a.classes or "").split(",") if c.strip()])
-        if a.max_aoi_cloud is not None: d["rules"] = [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": a.max_aoi_cloud}]
-        cfg = BuildConfig.from_dict(d)
-    out = build(cfg, a.out, scheduler=a.scheduler, n_workers=a.workers)
-    idx = pd.read_parquet(Path(out)/"index.parquet")
+    from worldsat.data.dataset import build, read_index
+    output_dir(a.out, what="--out")
+    _check_number(a.workers, "--workers", 1, whole=True)
+    out = build(_build_config(a), a.out, scheduler=a.scheduler, n_workers=a.workers)
+    idx = read_index(out, geo=False)
     counts = idx[idx.status == "written"].split.value_counts().to_dict()
     print(f"{int((idx.status == 'written').sum())} samples written, {int((idx.status == 'skipped').sum())} skipped; splits {counts}")
     print(f"dataset: {out}\ncard:    {Path(out)/'card.md'}")
 
 def _cmd_validate(a):
-    from worldsat.data.dataset import validate
+    from worldsat.data.dataset import validate, read_index
     problems = validate(a.dir)
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        raise InvalidInput(f"dataset {a.dir} has {len(problems)} problem(s), listed above", fix="rebuild it, or fix what is listed")
-    idx = pd.read_parquet(Path(a.dir)/"index.parquet")
+        raise CorruptFile(f"dataset {a.dir} has {len(problems)} problem(s), listed above", fix="rebuild it, or fix what is listed")
+    idx = read_index(a.dir, geo=False)
     print(f"{a.dir}: valid ({int((idx.status == 'written').sum())} samples, {int((idx.status == 'skipped').sum())} skipped)")
 
 def _cmd_sample(a):
@@ -366,13 +426,13 @@ def parser() -> argparse.ArgumentParser:
     bd.add_argument("--config", help="a JSON build config (see below); otherwise the options below")
     bd.add_argument("--aoi", type=_aoi_arg, help="bbox minlon,minlat,maxlon,maxlat, or a GeoJSON/vector file")
     bd.add_argument("--start"); bd.add_argument("--end")
-    bd.add_argument("--catalog", default="sample", help="as for `worldsat scenes` (default: sample)")
-    bd.add_argument("--collection", default="sentinel-2-l2a")
-    bd.add_argument("--cell-size", type=int, default=64, help="sample size in pixels (default: 64)")
-    bd.add_argument("--resolution", type=float, default=10.0, help="metres per pixel (default: 10)")
+    bd.add_argument("--catalog", help="as for `worldsat scenes` (default: sample)")
+    bd.add_argument("--collection", help="collection id (default: sentinel-2-l2a)")
+    bd.add_argument("--cell-size", type=int, help="sample size in pixels (default: 64)")
+    bd.add_argument("--resolution", type=float, help="metres per pixel (default: 10)")
     bd.add_argument("--labels", help="vector labels file, or `sample`"); bd.add_argument("--classes", help="label classes, comma-separated, in order")
     bd.add_argument("--max-aoi-cloud", type=float, help="cloud over each cell above this %% drops a scene (default rules: coverage >= 99%%, cloud <= 50%%)")
-    bd.add_argument("--min-clear", type=float, default=0.0, help="skip samples whose clear share is below this (0-1)")
+    bd.add_argument("--min-clear", type=float, help="skip samples whose clear share is below this (0-1, default: 0)")
     bd.add_argument("--scheduler", help="address of a running dask.distributed scheduler (default: a local cluster)")
     bd.add_argument("--workers", type=int, default=2, help="workers of the local cluster (default: 2)")
     bd.set_defaults(func=_cmd_build)
@@ -473,8 +533,12 @@ def main(argv=None) -> int:
     a = p.parse_args(args)
     if not getattr(a, "func", None):
         p.print_help(); return 0
+    cmd = " ".join(c for c in (a.command, getattr(a, "sr_command", None)) if c)
     try: a.func(a)
-    except WorldsatError as e:
-        print(f"worldsat {a.command}: error: {e}", file=sys.stderr)
+    except WorldsatError as e:   # bad input, damaged files, failing services: one line naming the input, and the fix
+        print(f"worldsat {cmd}: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"worldsat {cmd}: interrupted (a build or training run again resumes)", file=sys.stderr)
+        return 130
     return 0

@@ -233,6 +233,15 @@ def geojson_crs(obj, # a parsed GeoJSON object (dict)
     code = crs.to_epsg()
     return _epsg_crs(code) if code else crs
 
+def _is_file(p:Path) -> bool:
+    "Is `p` an existing file? False (not an error) for names the OS cannot even look up: too long, NUL bytes."
+    try: return p.is_file()
+    except (OSError, ValueError): return False
+
+def _is_dir(p:Path) -> bool:
+    try: return p.is_dir()
+    except (OSError, ValueError): return False
+
 class AOI:
     "An area of interest: a valid Polygon or MultiPolygon in EPSG:4326, longitudes in [-180, 180], and a name."
     def __init__(self, geometry, # shapely geometry in EPSG:4326, or a list of them (unioned)
@@ -283,7 +292,7 @@ class AOI:
         src = path = None
         if isinstance(obj, Path) or (isinstance(obj, str) and not obj.lstrip().startswith("{")):
             path = Path(obj)
-            if not path.is_file(): raise InvalidAOI(f"GeoJSON file {str(path)!r} does not exist",
+            if not _is_file(path): raise InvalidAOI(f"GeoJSON file {_short(str(path), 120)} does not exist",
                                                     fix="pass an existing file, a GeoJSON dict, or GeoJSON text")
             try: obj, src = path.read_bytes().decode("utf-8-sig"), path.stem
             except UnicodeDecodeError as e:
@@ -292,8 +301,11 @@ class AOI:
         if isinstance(obj, (str, bytes)):
             try: obj = json.loads(obj)
             except json.JSONDecodeError as e:
-                raise InvalidAOI(f"GeoJSON {src or _short(obj, 60)!r} is not valid JSON ({e.msg}, line {e.lineno})",
+                raise InvalidAOI(f"GeoJSON {str(path) if path else _short(obj, 60)!r} is not valid JSON ({e.msg}, line {e.lineno})",
                                  fix="check the text, e.g. with json.loads") from None
+            except RecursionError:
+                raise InvalidAOI(f"GeoJSON {str(path) if path else _short(obj, 60)!r} is nested too deeply to be read",
+                                 fix="pass GeoJSON as RFC 7946 writes it") from None
         if not isinstance(obj, dict) and hasattr(obj, "__geo_interface__"): obj = obj.__geo_interface__
         if not isinstance(obj, dict) or "type" not in obj:
             raise InvalidAOI(f"GeoJSON {_short(obj, 60)} is not an object with a 'type'",
@@ -303,7 +315,7 @@ class AOI:
         elif obj["type"] == "Feature": geoms, props = [obj.get("geometry")], obj.get("properties") or {}
         else: geoms = [obj]
         geoms = [g for g in geoms if g is not None]
-        if not geoms: raise InvalidAOI(f"GeoJSON {src or obj['type']!r} has no geometry", fix="pass features with geometries")
+        if not geoms: raise InvalidAOI(f"GeoJSON {str(path) if path else obj['type']!r} has no geometry", fix="pass features with geometries")
         try: shapes = [shape(g) for g in geoms]
         except Exception as e:
             raise InvalidAOI(f"GeoJSON geometry {_short(geoms[0], 60)} could not be read ({e})",
@@ -327,7 +339,8 @@ class AOI:
         "An AOI from the union of the features of a vector file, reprojected to EPSG:4326."
         import geopandas as gpd
         path = Path(path)
-        if not path.exists(): raise InvalidAOI(f"vector file {str(path)!r} does not exist", fix="check the path")
+        if not _is_file(path) and not _is_dir(path):
+            raise InvalidAOI(f"vector file {_short(str(path), 120)} does not exist", fix="check the path (or the bbox: 4 numbers)")
         try: df = gpd.read_file(path, layer=layer)
         except Exception as e:
             raise InvalidAOI(f"vector file {str(path)!r} could not be read ({e})",

@@ -24,8 +24,8 @@ from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
 import shapely
 from shapely.ops import unary_union
 
-from .core import (InvalidInput, DataUnavailable, atomic_path, cache_dir, progress, sensor, write_json,
-                           SCL_CLOUD)
+from .core import (CorruptFile, InvalidInput, DataUnavailable, atomic_path, cache_dir, output_dir, progress, sensor,
+                           worldsat_home, write_json, SCL_CLOUD)
 from .geo import utm_crs
 
 # %% auto #0
@@ -63,6 +63,26 @@ class SampleConfig:
     monthly_dates:bool = True # one Sentinel-2 date per month outside the high-res window
     revisits:int = 8 # Sentinel-2 revisits every 5 days around the high-res date
     s1_dates:int = 8
+    def __post_init__(self):
+        "Refuse values the generator cannot use, naming the field, before anything is generated or cached."
+        def whole(k, lo, hi=None, step=1):
+            v = getattr(self, k)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi) or v % step:
+                rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+                raise InvalidInput(f"SampleConfig {k}={v!r} is not a whole number {rng}" + (f" and a multiple of {step}" if step > 1 else ""),
+                                   fix=f"pass e.g. {k}={getattr(SampleConfig, k)}")
+        whole("seed", 0); whole("extent_m", 60, step=60); whole("hr_extent_m", 10, self.extent_m if isinstance(self.extent_m, int) else None, 10)
+        whole("year", 1990, 2100); whole("revisits", 1, 60); whole("s1_dates", 0, 60)
+        if isinstance(self.hr_res, bool) or not isinstance(self.hr_res, (int, float, np.number)) or not 0 < self.hr_res <= 10:
+            raise InvalidInput(f"SampleConfig hr_res={self.hr_res!r} is not a pixel size in metres (0 < hr_res <= 10)", fix="pass e.g. hr_res=2.5")
+        if not isinstance(self.monthly_dates, bool):
+            raise InvalidInput(f"SampleConfig monthly_dates={self.monthly_dates!r} is not True or False", fix="pass a bool")
+        sites = self.sites
+        if not isinstance(sites, (tuple, list)) or not sites or not all(isinstance(s, Site) for s in sites):
+            raise InvalidInput(f"SampleConfig sites={sites!r:.80} is not a non-empty tuple of Site", fix="pass e.g. sites=SITES[:1]")
+        names = [s.name for s in sites]
+        if len(set(names)) < len(names): raise InvalidInput(f"SampleConfig sites repeat a name: {names}", fix="give each site its own name")
+        object.__setattr__(self, "sites", tuple(sites))
     def key(self) -> str:
         "Cache key: this config and the generator's own source, so a changed generator never reuses stale files."
         import importlib.util
@@ -569,7 +589,10 @@ def sample_world(root=None, # folder to write to (default: `worldsat_home()/samp
                  force:bool=False, # rebuild even if a complete copy exists
                  show_progress:bool=True) -> Path:
     "Generate (or reuse) the sample world and return the folder holding its `catalog.json`."
-    cfg = cfg or SampleConfig()
+    cfg = SampleConfig() if cfg is None else cfg
+    if not isinstance(cfg, SampleConfig): raise InvalidInput(f"cfg={cfg!r:.80} is not a SampleConfig", fix="pass SampleConfig(...)")
+    if root: output_dir(root, what="sample_world root")
+    else: output_dir(worldsat_home(), what="$WORLDSAT_HOME (the cache folder)")
     root = Path(root) if root else cache_dir("sample", create=False)/f"v{SAMPLE_VERSION}-{cfg.key()}"
     done = root/"worldsat-sample.json"
     with _lock(root.parent/f".{root.name}.lock"):
@@ -599,10 +622,17 @@ def validate_sample(root, # folder holding catalog.json
     from pystac.validation.stac_validator import GetSchemaError, JsonSchemaSTACValidator
     from pystac.errors import STACValidationError
     root = Path(root)
-    cat = pystac.Catalog.from_file(str(root/"catalog.json"))
+    if not (root/"catalog.json").is_file():
+        raise InvalidInput(f"{str(root)!r} holds no catalog.json", fix="pass the folder sample_world() returned")
+    try: cat = pystac.Catalog.from_file(str(root/"catalog.json"))
+    except Exception as e: raise CorruptFile(f"{root/'catalog.json'} cannot be read as a STAC catalog ({type(e).__name__}: {str(e)[:120]})",
+                                             fix="rebuild it: sample_world(force=True)") from None
     report = {"objects": 0, "items": 0, "assets": 0, "extensions_checked": set(), "extensions_skipped": set(), "errors": []}
     validator = JsonSchemaSTACValidator()
-    objs = [cat] + list(cat.get_children()) + list(cat.get_items(recursive=True))
+    try: objs = [cat] + list(cat.get_children()) + list(cat.get_items(recursive=True))
+    except Exception as e:  # a truncated or missing collection or item JSON somewhere in the tree
+        raise CorruptFile(f"the STAC tree under {root} cannot be read ({type(e).__name__}: {str(e)[:160]})",
+                          fix="rebuild it: sample_world(force=True)") from None
     reachable = {}
     def can_check(uri):
         "Is the extension schema at `uri` cached by pystac or fetchable within a few seconds?"
@@ -635,13 +665,18 @@ def validate_sample(root, # folder holding catalog.json
                 p = Path(a.get_absolute_href())
                 if not p.exists(): report["errors"].append(f"{obj.id}/{k}: missing file {p}"); continue
                 if a.media_type != pystac.MediaType.COG: continue
-                with rasterio.open(p) as src:
-                    if src.crs.to_string() != obj.properties["proj:code"]:
-                        report["errors"].append(f"{obj.id}/{k}: CRS {src.crs} != {obj.properties['proj:code']}")
-                    if [src.height, src.width] != a.extra_fields["proj:shape"]:
-                        report["errors"].append(f"{obj.id}/{k}: shape {src.shape} != {a.extra_fields['proj:shape']}")
-                    if not np.allclose(list(src.transform)[:6], a.extra_fields["proj:transform"]):
-                        report["errors"].append(f"{obj.id}/{k}: transform differs from proj:transform")
+                try:
+                    with rasterio.open(p) as src:
+                        src.read()  # every block must decode: a truncated file fails here, not in a user's load
+                        crs, shape, transform = src.crs, [src.height, src.width], list(src.transform)[:6]
+                except rasterio.errors.RasterioError as e:
+                    report["errors"].append(f"{obj.id}/{k}: {p} cannot be read ({str(e)[:120]})"); continue
+                if crs is None or crs.to_string() != obj.properties.get("proj:code"):
+                    report["errors"].append(f"{obj.id}/{k}: CRS {crs} != {obj.properties.get('proj:code')}")
+                if shape != a.extra_fields.get("proj:shape"):
+                    report["errors"].append(f"{obj.id}/{k}: shape {tuple(shape)} != {a.extra_fields.get('proj:shape')}")
+                if not np.allclose(transform, a.extra_fields.get("proj:transform", [np.nan] * 6)):
+                    report["errors"].append(f"{obj.id}/{k}: transform differs from proj:transform")
     report["extensions_checked"] = sorted(report["extensions_checked"] - report["extensions_skipped"])
     report["extensions_skipped"] = sorted(report["extensions_skipped"])
     return report

@@ -6,7 +6,8 @@ Docs: https://worldsat.github.io/worldsat/data.catalog.html.md"""
 
 # %% ../../nbs/10_data.catalog.ipynb #e617b21c
 from __future__ import annotations
-import datetime as dt, json, re
+import contextlib, datetime as dt, json, re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,9 +16,10 @@ import numpy as np
 import pandas as pd
 import geopandas as gpd
 import pystac
+import shapely
 from shapely.geometry import shape, mapping
 
-from ..core import (InvalidInput, NoScenesFound, UnknownName, l2a_boa_offset, sensor)
+from ..core import (InvalidInput, NoScenesFound, UnknownName, WorldsatError, l2a_boa_offset, parse_date, sensor)
 from ..geo import AOI, aoi as to_aoi
 
 # %% auto #0
@@ -68,6 +70,7 @@ class Band:
     scale:float = 1.0 # physical = DN * scale + offset
     offset:float = 0.0
     nodata:float|None = None
+    crs:str|None = None # the CRS the item declares for this asset (proj:code, proj:epsg or proj:wkt2; the asset's own first)
 
 @dataclass
 class Scene:
@@ -103,10 +106,41 @@ def _level(item:pystac.Item, family:str, collection:str) -> str|None:
     return None
 
 def _crs(item:pystac.Item, asset:pystac.Asset|None=None) -> str|None:
+    "The CRS declared for `asset` (its own projection fields first, then the item's), as text; None if none is."
     for d in ([asset.extra_fields] if asset is not None else []) + [item.properties]:
         if d.get("proj:code"): return str(d["proj:code"])
-        if d.get("proj:epsg"): return f"EPSG:{int(d['proj:epsg'])}"
+        if d.get("proj:epsg") is not None:
+            try: return f"EPSG:{int(d['proj:epsg'])}"
+            except (TypeError, ValueError):
+                raise InvalidInput(f"STAC item {item.id!r} has proj:epsg {d['proj:epsg']!r}, which is not an EPSG code",
+                                   fix="write proj:epsg as a number, e.g. 32631, or use proj:code 'EPSG:32631'") from None
+        if d.get("proj:wkt2"): return str(d["proj:wkt2"])
+        if d.get("proj:projjson"): return json.dumps(d["proj:projjson"])
     return None
+
+def _where(item:pystac.Item) -> str:
+    "How a message names an item: its id, and its file when it has one."
+    h = item.get_self_href()
+    return f"STAC item {item.id!r}" + (f" ({h})" if h else "")
+
+def _footprint(item:pystac.Item):
+    "The item's geometry as a shapely geometry, or `InvalidInput` naming the item when it cannot be a footprint."
+    g = item.geometry
+    fix = "give the item a valid GeoJSON footprint in lon/lat (a Polygon of at least 4 positions, the last equal to the first)"
+    if g is None: raise InvalidInput(f"{_where(item)} has no geometry", fix="give items a footprint")
+    try:
+        with np.errstate(invalid="ignore"): geom = shape(g)          # NaN coordinates are refused below, quietly
+    except Exception as e:   # shapely and GeoJSON parsing raise ValueError, TypeError, KeyError, AttributeError, IndexError...
+        raise InvalidInput(f"{_where(item)} has a malformed geometry ({type(e).__name__}: {str(e)[:120]})", fix=fix) from None
+    xy = shapely.get_coordinates(geom)
+    if geom.is_empty or not len(xy): raise InvalidInput(f"{_where(item)} has an empty geometry", fix=fix)
+    if not np.isfinite(xy).all(): raise InvalidInput(f"{_where(item)} has a geometry with NaN or infinite coordinates", fix=fix)
+    if (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
+        raise InvalidInput(f"{_where(item)} has a geometry outside longitude [-180, 180] / latitude [-90, 90]", fix=fix)
+    if not geom.is_valid:
+        from shapely.validation import explain_validity
+        raise InvalidInput(f"{_where(item)} has an invalid geometry ({explain_validity(geom)})", fix=fix)
+    return geom
 
 def _band(item, key, asset, name, family, level) -> Band:
     x = asset.extra_fields
@@ -123,7 +157,8 @@ def _band(item, key, asset, name, family, level) -> Band:
         scale, offset = 1e-4, off * 1e-4
     return Band(name, key, asset.get_absolute_href() or asset.href, float(res) if res else None,
                 tuple(shp) if shp else None, tuple(tr[:6]) if tr else None,
-                float(scale if scale is not None else 1.0), float(offset or 0.0), rb.get("nodata", x.get("nodata")))
+                float(scale if scale is not None else 1.0), float(offset or 0.0), rb.get("nodata", x.get("nodata")),
+                _crs(item, asset))
 
 def scene_from_item(item:pystac.Item, collection:str|None=None) -> Scene:
     "A `Scene` from a STAC item."
@@ -141,12 +176,14 @@ def scene_from_item(item:pystac.Item, collection:str|None=None) -> Scene:
         order.setdefault(n, len(order))
     bands = dict(sorted(bands.items(), key=lambda kv: order.get(kv[0], len(order))))   # B01, B02, ... whatever the provider's order
     if item.datetime is None and not item.properties.get("start_datetime"):
-        raise InvalidInput(f"STAC item {item.id!r} has no datetime", fix="give items a datetime or start_datetime")
-    t = pd.Timestamp(item.datetime or item.properties["start_datetime"])
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    if item.geometry is None: raise InvalidInput(f"STAC item {item.id!r} has no geometry", fix="give items a footprint")
-    return Scene(item.id, col, t, item.properties.get("platform"), level, item.properties.get("eo:cloud_cover"),
-                 shape(item.geometry), bands, _crs(item), dict(item.properties), item)
+        raise InvalidInput(f"{_where(item)} has no datetime", fix="give items a datetime or start_datetime")
+    t = parse_date(item.datetime or item.properties["start_datetime"], f"the datetime of {_where(item)}")
+    cc = item.properties.get("eo:cloud_cover")
+    if cc is not None and (isinstance(cc, bool) or not isinstance(cc, (int, float))):
+        raise InvalidInput(f"{_where(item)} has eo:cloud_cover {cc!r}, not a number", fix="write a number in [0, 100], or leave it out")
+    if cc is not None and not 0 <= cc <= 100: cc = None     # e.g. -1, some providers' "not computed": unknown
+    return Scene(item.id, col, t, item.properties.get("platform"), level, cc, _footprint(item), bands, _crs(item),
+                 dict(item.properties), item)
 
 Scene.from_item = staticmethod(scene_from_item)
 
@@ -158,16 +195,9 @@ def scenes_frame(scenes:Sequence[Scene]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=[s.footprint for s in scenes], crs=4326)
 
 # %% ../../nbs/10_data.catalog.ipynb #bea5ed50
-def _parse_time(t, what:str, end:bool=False) -> pd.Timestamp|None:
-    if t is None: return None
-    try: ts = pd.Timestamp(t)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} {t!r} is not a date", fix="write dates as YYYY-MM-DD, e.g. 2024-06-01") from None
-    if end and isinstance(t, str) and len(t) == 10: ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
 def _check_range(start, end):
-    s, e = _parse_time(start, "start"), _parse_time(end, "end", end=True)
+    "The search period as UTC Timestamps (None: open), through `worldsat.core.parse_date`, the one date parser."
+    s, e = parse_date(start, "start"), parse_date(end, "end", end=True)
     if s is not None and e is not None and s > e:
         raise InvalidInput(f"start {s:%Y-%m-%d} is after end {e:%Y-%m-%d}", fix="swap the start and end dates")
     return s, e
@@ -224,32 +254,57 @@ class Catalog:
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
 
 # %% ../../nbs/10_data.catalog.ipynb #2bdff091
+@contextlib.contextmanager
+def _resolving(what:str):
+    "pystac wraps what fails while it follows a link in a `STACError`: give back the worldsat error behind it."
+    try: yield
+    except pystac.STACError as e:
+        cause = e.__cause__
+        if isinstance(cause, WorldsatError): raise cause.with_traceback(None) from None
+        raise InvalidInput(f"{what}: {e}" + (f" ({type(cause).__name__}: {str(cause)[:200]})" if cause else ""),
+                           fix="check the catalog's links and files") from None
+
 class StaticCatalog(Catalog):
-    """A static STAC catalog, collection or single item on disk (or any href pystac can read), searched in memory.
+    """A static STAC catalog, collection or single item: a folder, a JSON file, or a URL (http/https), searched in
+    memory. Files are read through `worldsat.data.stac.WorldsatStacIO`: remote ones with retries, and a damaged or
+    non-STAC file is a worldsat error naming it. Each collection's items are read when it is first searched.
     A lone item whose assets point elsewhere but whose files lie beside its JSON (a downloaded product) is read locally."""
-    def __init__(self, path):
-        p = Path(path)
-        href = str(p/"catalog.json") if p.is_dir() else str(path)
-        if p.is_dir() and not (p/"catalog.json").exists() and (p/"collection.json").exists(): href = str(p/"collection.json")
-        try: self.root = pystac.read_file(href)
-        except FileNotFoundError:
-            raise InvalidInput(f"no STAC catalog at {str(path)!r}", fix="pass a folder holding catalog.json, or its path") from None
-        self.name = self.root.id
-        self._items = None
-    def _all(self) -> dict:
-        if self._items is None:
-            self._items = {}
-            if isinstance(self.root, pystac.Item):
-                it, here = self.root, Path(self.root.get_self_href() or ".").parent
-                if here.is_dir() and any(not Path(a.href).is_absolute() or a.href.startswith(("http", "s3:")) for a in it.assets.values()):
-                    from worldsat.data.stac import localize_item   # imported here: worldsat.data.stac builds on this module
+    def __init__(self, path, # a folder holding catalog.json (or collection.json), a STAC JSON file, or its URL
+                 retries=None): # for remote files: a `worldsat.data.load.Retry`, or a number of retries
+        from worldsat.data.stac import read_stac   # imported here: worldsat.data.stac builds on this module
+        href = str(path)
+        if "://" not in href:
+            p = Path(path)
+            if p.is_dir(): href = str(p/"collection.json") if not (p/"catalog.json").exists() and (p/"collection.json").exists() else str(p/"catalog.json")
+            if not Path(href).is_file():
+                raise InvalidInput(f"no STAC catalog at {str(path)!r}", fix="pass a folder holding catalog.json, or its path")
+        self.root = read_stac(href, retries)
+        self.name, self.retries = self.root.id, retries
+        self._kids, self._items = None, {}
+    def _children(self) -> dict:
+        "{collection id: pystac Catalog/Collection/Item}, read once (children's own files, not their items)."
+        if self._kids is None:
+            if isinstance(self.root, pystac.Item): self._kids = {self.root.collection_id or "items": self.root}
+            elif isinstance(self.root, pystac.Collection): self._kids = {self.root.id: self.root}
+            else:
+                with _resolving(f"reading the children of {self.name!r}"): self._kids = {c.id: c for c in self.root.get_children()}
+        return self._kids
+    def _scenes(self, collection:str) -> list:
+        "The scenes of one collection (its items read on first use)."
+        if collection not in self._items:
+            c = self._children()[collection]
+            if isinstance(c, pystac.Item):
+                it, here = c, Path(c.get_self_href() or ".").parent
+                if "://" not in (c.get_self_href() or "") and here.is_dir() and \
+                   any(not Path(a.href).is_absolute() or a.href.startswith(("http", "s3:")) for a in it.assets.values()):
+                    from worldsat.data.stac import localize_item
                     try: it = localize_item(it, here)
                     except InvalidInput: pass                         # no file beside it: keep the remote hrefs
-                self._items[it.collection_id or "items"] = [scene_from_item(it, it.collection_id or "items")]
-                return self._items
-            kids = [self.root] if isinstance(self.root, pystac.Collection) else list(self.root.get_children())
-            for c in kids: self._items[c.id] = [scene_from_item(i, c.id) for i in c.get_items(recursive=True)]
-        return self._items
-    def collections(self) -> list: return list(self._all())
+                self._items[collection] = [scene_from_item(it, collection)]
+            else:
+                with _resolving(f"reading the items of {collection!r}"):
+                    self._items[collection] = [scene_from_item(i, c.id) for i in c.get_items(recursive=True)]
+        return self._items[collection]
+    def collections(self) -> list: return list(self._children())
     def _search(self, collection, geom, start, end, query, limit):
-        return [sc for sc in self._all()[collection] if scene_matches(sc, geom, start, end, query)]
+        return [sc for sc in self._scenes(collection) if scene_matches(sc, geom, start, end, query)]

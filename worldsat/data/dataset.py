@@ -29,8 +29,8 @@ from . import select as _select
 
 # %% auto #0
 __all__ = ['RULES', 'TargetSettings', 'BuildConfig', 'read_target', 'file_checksums', 'build_sample', 'mercator_zoom',
-           'plan_samples', 'build', 'finish', 'read_entry', 'dataset_dir', 'read_index', 'sample_problems',
-           'verify_sample', 'open_sample', 'validate']
+           'plan_samples', 'build', 'finish', 'read_entry', 'reasons_summary', 'dataset_dir', 'read_index',
+           'sample_problems', 'verify_sample', 'open_sample', 'validate']
 
 # %% ../../nbs/17_data.dataset.ipynb #c4c63987
 RULES = {n: getattr(_select, n) for n in ["SceneCloud", "AOICloud", "Coverage", "EvenlySpread", "PerSeason", "ClearestNear", "Mosaic"]}
@@ -760,10 +760,19 @@ def read_entry(out, sample_id:str) -> dict:
         raise CorruptFile(f"manifest entry {f} is not a worldsat manifest entry", fix="delete it and run the same build again: that sample is rebuilt")
     return e
 
+def reasons_summary(reasons:Sequence[str], top:int=3) -> str:
+    "Reasons (for skipping a cell, dropping a scene), counted alike up to their numbers, most frequent first, with an example."
+    kinds = {}
+    for r in reasons:
+        r = str(r)[:160] or "?"
+        kinds.setdefault(re.sub(r"\d+(\.\d+)?", "#", r), []).append(r)
+    order = sorted(kinds.values(), key=lambda v: -len(v))
+    out = "; ".join(f"{len(v)} x {v[0]}" + (" (or similar)" if len(set(v)) > 1 else "") for v in order[:top])
+    return out + (f"; and {len(order) - top} other kinds" if len(order) > top else "")
+
 def _nothing_written(cfg:BuildConfig, entries:list) -> NoScenesFound:
     "The error of a build that wrote no sample, with the reasons the cells were skipped, most frequent first."
-    why = pd.Series([str(e.get("reason", ""))[:160] or "?" for e in entries]).value_counts()
-    top = "; ".join(f"{n} x {r}" for r, n in why.head(3).items()) + (f"; and {len(why) - 3} other reasons" if len(why) > 3 else "")
+    top = reasons_summary([e.get("reason", "") for e in entries])
     return NoScenesFound(f"no sample was written: none of the {len(entries)} cells of the AOI {_bounds(cfg)} from {cfg.start} to "
                          f"{cfg.end} gave one ({top})",
                          fix="widen the dates, relax the selection rules or min_clear, or choose another AOI")
@@ -872,13 +881,14 @@ def verify_sample(out, sample_id:str, entry:dict|None=None):
 def open_sample(out, # the dataset folder
                 sample_id:str, # a sample id of its index
                 verify:bool=True, # check the sample's files against its manifest's checksums first
+                **kw, # more `xarray.open_zarr` arguments (e.g. mask_and_scale=False)
                ) -> xr.Dataset:
     "One sample of a dataset, as written (lazy); `CorruptFile` if its files are not those the build wrote."
     d = dataset_dir(out)
     p = inside(d/"samples.zarr", sample_id, what="sample id")
     if not p.is_dir(): raise InvalidInput(f"dataset {out} has no sample {sample_id!r}", fix="see index.parquet for the sample ids")
     if verify: verify_sample(d, sample_id)
-    try: return xr.open_zarr(p, consolidated=True)
+    try: return xr.open_zarr(p, consolidated=True, **kw)
     except Exception as e:
         raise CorruptFile(f"sample {sample_id} of dataset {out} cannot be opened ({type(e).__name__}: {str(e)[:200]})",
                           fix=f"rebuild the sample: delete samples.zarr/{sample_id} and manifest/{sample_id}.json, then run the same build again") from None

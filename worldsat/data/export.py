@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/data.export.html.md"""
 
 # %% ../../nbs/19_data.export.ipynb #9082b3d6
 from __future__ import annotations
-import json, re, shutil, warnings
+import json, math, re, shutil, warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -17,9 +17,10 @@ import rasterio
 import xarray as xr
 from PIL import Image
 
-from ..core import InvalidInput, atomic_path, progress, write_json
+from ..core import InvalidInput, atomic_path, output_dir, progress, write_json
 from ..geo import SATLAS_TILE, SATLAS_ZOOM
-from .dataset import BuildConfig, mercator_zoom
+from .dataset import (BuildConfig, dataset_dir, file_checksums, mercator_zoom, open_sample, read_entry, read_index,
+                                    verify_sample)
 
 # %% auto #0
 __all__ = ['SATLAS_TCI', 'SATLAS_S2_BANDS', 'export_geotiff', 'band_percentiles', 'export_8bit', 'export_satlas']
@@ -27,7 +28,7 @@ __all__ = ['SATLAS_TCI', 'SATLAS_S2_BANDS', 'export_geotiff', 'band_percentiles'
 # %% ../../nbs/19_data.export.ipynb #1fe76e4d
 def _dataset(dataset) -> tuple:
     "(folder, BuildConfig) of a dataset folder."
-    d = Path(dataset)
+    d = dataset_dir(dataset)
     if not (d/"config.json").is_file():
         raise InvalidInput(f"{d} is not a worldsat dataset: it has no config.json",
                            fix="pass a folder written by worldsat.data.dataset.build")
@@ -35,20 +36,20 @@ def _dataset(dataset) -> tuple:
 
 def _written(d:Path, samples:Sequence[str]|None=None) -> pd.DataFrame:
     "The index rows of the written samples (all, or those named), sorted by id."
-    if not (d/"index.parquet").is_file():
-        raise InvalidInput(f"{d} has no index.parquet: its build has not finished",
-                           fix="run worldsat.data.dataset.build on it again to complete it")
-    idx = gpd.read_parquet(d/"index.parquet")
+    idx = read_index(d)
     w = idx[idx.status == "written"]
     if samples is not None:
+        samples = [samples] if isinstance(samples, str) else list(samples)
         missing = sorted(set(samples) - set(w.sample_id))
         if missing: raise InvalidInput(f"{d} has no written sample {missing[:5]}", fix="see index.parquet for the sample ids")
         w = w[w.sample_id.isin(list(samples))]
-    return w.sort_values("sample_id").reset_index(drop=True)
+    w = w.sort_values("sample_id").reset_index(drop=True)
+    for sid in w.sample_id: verify_sample(d, sid)     # every sample is whole before anything is written from them
+    return w
 
 def _raw(d:Path, sid:str) -> xr.Dataset:
     "One sample as stored (digital numbers, no masking), in memory."
-    return xr.open_zarr(d/"samples.zarr"/sid, consolidated=True, mask_and_scale=False).load()
+    return open_sample(d, sid, verify=False, mask_and_scale=False).load()   # verified by `_written`
 
 def _nodata_mask(ds:xr.Dataset) -> np.ndarray:
     nd = ds.image.attrs.get("nodata")
@@ -89,7 +90,7 @@ def export_geotiff(dataset, # a dataset folder written by `worldsat.data.dataset
     if values not in ("reflectance", "dn"):
         raise InvalidInput(f"values {values!r} is not known", fix="use 'reflectance' (physical values) or 'dn' (digital numbers)")
     d, cfg = _dataset(dataset)
-    out = Path(out)
+    out = output_dir(out, what="out")
     w = _written(d, samples)
     for sid, split in progress(list(zip(w.sample_id, w.split)), desc=f"GeoTIFFs of {len(w)} samples", disable=not show_progress or None):
         ds = _raw(d, sid)
@@ -120,7 +121,9 @@ def band_percentiles(dataset, # a dataset folder
                      clear_only:bool=True, # count only pixels the sample's `clear` mask marks clear
                     ) -> pd.DataFrame:
     "Per band, the `low` and `high` percentiles of the physical values (columns `lo`, `hi`, and `pixels` counted)."
-    if not 0 <= low < high <= 100: raise InvalidInput(f"percentiles {low}, {high} are not 0 <= low < high <= 100", fix="e.g. low=2, high=98")
+    numbers = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
+    if not numbers or not 0 <= low < high <= 100:
+        raise InvalidInput(f"percentiles {low!r}, {high!r} are not numbers 0 <= low < high <= 100", fix="e.g. low=2, high=98")
     d, cfg = _dataset(dataset)
     w = _written(d)
     if split is not None:
@@ -172,7 +175,7 @@ def export_8bit(dataset, # a dataset folder written by `worldsat.data.dataset.bu
                 show_progress:bool=True) -> Path:
     "Write an 8-bit copy of a dataset, each band scaled linearly between dataset-wide percentiles onto 1..255 (0 nodata)."
     d, cfg = _dataset(dataset)
-    out = Path(out)
+    out = output_dir(out, what="out")
     if out.resolve() == d.resolve(): raise InvalidInput("export_8bit cannot write a dataset over itself", fix="pass another out folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InvalidInput(f"{out} exists and is not empty", fix="pass overwrite=True to replace it, or another folder")
@@ -205,6 +208,8 @@ def export_8bit(dataset, # a dataset folder written by `worldsat.data.dataset.bu
             ds["image"].encoding = {"_FillValue": np.uint8(0), "chunks": src.image.encoding.get("chunks", image.shape)}
             for c in ("scale", "offset"): ds[c].encoding = {}
             ds.to_zarr(tmp/"samples.zarr"/sid, mode="w", zarr_format=2, consolidated=True)
+            entry = read_entry(d, sid)     # the copy's manifest records the checksums of the copy's files
+            write_json(tmp/"manifest"/f"{sid}.json", {**entry, "sha256": file_checksums(tmp/"samples.zarr"/sid)})
         scaling = {"low": low, "high": high, "split": split, "clear_only": clear_only,
                    "formula": "v = 1 + round((clip(x, lo, hi) - lo) / (hi - lo) * 254); v = 0 where there is no data",
                    "inverse": "x ~ lo + (v - 1) / 254 * (hi - lo)",
@@ -265,7 +270,9 @@ def export_satlas(dataset, # a dataset folder built with grid="mercator"
     from worldsat.data.satlas import satlas_image_path, write_static_labels
     d, cfg = _dataset(dataset)
     k = _satlas_layout(cfg)
-    out = Path(out)
+    if not isinstance(task, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", task):
+        raise InvalidInput(f"task {task!r} is not a plain file name", fix="use letters, digits, '_', '-' and '.', e.g. task='land_cover'")
+    out = output_dir(out, what="out")
     w = _written(d)
     tiles = {}
     for sid, split in zip(w.sample_id, w.split):

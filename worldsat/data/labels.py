@@ -20,7 +20,7 @@ from shapely.geometry import box
 from shapely.validation import explain_validity
 
 from ..core import CorruptFile, InvalidInput, UnknownName
-from ..geo import Cell, WGS84, _crs, _polygons, _reproject, _transformer, geojson_crs, utm_crs
+from ..geo import Cell, WGS84, _crs, _is_dir, _is_file, _polygons, _reproject, _short, _transformer, geojson_crs, utm_crs
 
 # %% auto #0
 __all__ = ['class_codes', 'read_labels', 'prepare_labels', 'rasterize_labels', 'points_to_pixels', 'point_heatmap']
@@ -144,8 +144,8 @@ def read_labels(src, # a vector file (GeoParquet, GeoPackage, GeoJSON, Shapefile
     if isinstance(src, gpd.GeoDataFrame): df, where = src, "labels"
     elif isinstance(src, (str, Path)) and str(src).strip():
         p = Path(src).expanduser()
-        where = f"labels file {str(p)!r}"
-        if not p.exists(): raise InvalidInput(f"{where} does not exist", fix="check the path")
+        where = f"labels file {_short(str(p), 160)}"
+        if not (_is_file(p) or _is_dir(p)): raise InvalidInput(f"{where} does not exist", fix="check the path")
         df = _read_vector(p, layer)
     else: raise InvalidInput(f"labels {src!r} are neither a file path nor a GeoDataFrame",
                              fix="pass the path of a vector file, or a GeoDataFrame with a CRS")

@@ -6,11 +6,10 @@ Docs: https://worldsat.github.io/worldsat/data.load.html.md"""
 
 # %% ../../nbs/12_data.load.ipynb #e98fe6a4
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, http.client, logging, math, os, random, re, socket, threading, time, uuid
-import urllib.error, urllib.request, weakref
-from collections import Counter, OrderedDict
+import contextlib, dataclasses, functools, hashlib, http.client, logging, math, os, random, re, threading, time, uuid
+import urllib.error, urllib.request, warnings, weakref
+from collections import OrderedDict
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlparse
@@ -38,18 +37,13 @@ try:  # odc-loader's own read, in parts: worldsat's read of local files reuses t
 except ImportError: _FAST = False
 from shapely.geometry import mapping
 
-from ..core import (BandMismatch, CorruptRaster, DataUnavailable, InvalidInput, NoScenesFound, RemoteError,
-                           atomic_path, cache_dir, scl_clear)
+from ..core import (BandMismatch, CorruptFile, CorruptRaster, CRSMismatch, DataUnavailable, InvalidInput, NoScenesFound,
+                           RemoteError, WorldsatError, atomic_path, cache_dir, inside, scl_clear)
 from .catalog import Scene
 
-# odc-stac reprojects in dask threads through rasterio.warp, which now and then warns that an in-memory source "has no
-# geotransform" although the result is right (checked against synchronous runs); keep that noise out of users' output.
-import warnings
-warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=rasterio.errors.NotGeoreferencedWarning)
-
 # %% auto #0
-__all__ = ['FAULT_KINDS', 'Retry', 'as_retry', 'is_remote', 'asset_cache_path', 'fetch_asset', 'FaultyServer', 'serve_files',
-           'close_datasets', 'read_asset', 'WorldsatDriver', 'load', 'save', 'with_hrefs', 'load_cells']
+__all__ = ['Retry', 'as_retry', 'is_remote', 'asset_cache_path', 'fetch_asset', 'fetch_bytes', 'close_datasets', 'read_asset',
+           'read_raster', 'WorldsatDriver', 'load', 'save', 'with_hrefs', 'load_cells']
 
 # %% ../../nbs/12_data.load.ipynb #abfb3e4d
 @dataclass(frozen=True)
@@ -74,8 +68,12 @@ class Retry:
                 "GDAL_HTTP_TIMEOUT": str(max(1, math.ceil(self.timeout))),
                 "GDAL_HTTP_CONNECTTIMEOUT": str(max(1, math.ceil(self.connect_timeout))),
                 "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MULTIRANGE": "YES",
-                "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-                "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/:/vsigs/:/vsiaz/:/vsiadls/"}
+                "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES"}
+
+    @staticmethod
+    def fresh_options() -> dict:
+        "The GDAL options of a retry: nothing of a remote file is taken from GDAL's cache or left in it."
+        return {"CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/:/vsigs/:/vsiaz/:/vsiadls/:/vsioss/:/vsiswift/"}
 
 def as_retry(retries) -> Retry:
     "A `Retry` from a `Retry`, or from a number of retries (`n` retries = `n + 1` attempts, default waits)."
@@ -97,14 +95,19 @@ def is_remote(href:str) -> bool:
 
 def _is_http(href:str) -> bool: return urlparse(href).scheme.lower() in ("http", "https")
 
+def _part(text:str, default:str) -> str:
+    "A path part of safe characters only, and never empty, '.' or '..'."
+    t = re.sub(r"[^A-Za-z0-9._-]", "_", text)
+    return t if t.strip(".") else default
+
 def asset_cache_path(href:str, # a remote http(s) href
                      cache=True) -> Path: # True: `worldsat_home()/cache/assets`; or a folder
     "Where the asset cache keeps its copy of `href`."
     root = cache_dir("cache", "assets") if cache is True else Path(cache)
     u = urlparse(href)
     key = hashlib.sha1(f"{u.scheme}://{u.netloc}{u.path}".encode()).hexdigest()[:16]
-    host = re.sub(r"[^A-Za-z0-9._-]", "_", u.netloc) or "host"
-    return root/host/key/(Path(u.path).name or "asset")
+    host, name = _part(u.netloc, "host"), _part(u.path.rstrip("/").rsplit("/", 1)[-1], "asset")
+    return inside(root, host, key, name, what=f"the cache path of {href!r}")   # the last guard: never outside root
 
 # %% ../../nbs/12_data.load.ipynb #c3d82b55
 _REMOTE_FIX = ("check the network connection and that the URL is reachable (open it with curl or a browser); raise "
@@ -123,11 +126,14 @@ def _permanent(e:Exception) -> bool:
     return code is not None and 400 <= code < 500 and code not in (408, 429)
 
 def _give_up(href:str, e:Exception, attempts:int, what:str="reading") -> RemoteError:
+    "The `RemoteError` after the last attempt; its `status` is the HTTP status when one was given."
     if _permanent(e):
-        return RemoteError(f"{what} {href} failed with HTTP {_http_status(e)}, which retrying cannot fix",
-                           fix="check the href (404: no such file); a 403 from a signed URL often means its token "
-                               "expired: sign the items again")
-    return RemoteError(f"{what} {href} failed after {attempts} attempts ({e})", fix=_REMOTE_FIX)
+        err = RemoteError(f"{what} {href} failed with HTTP {_http_status(e)}, which retrying cannot fix",
+                          fix="check the href (404: no such file); a 403 from a signed URL often means its token "
+                              "expired: sign the items again")
+    else: err = RemoteError(f"{what} {href} failed after {attempts} attempts ({str(e)[:300] or type(e).__name__})", fix=_REMOTE_FIX)
+    err.status = _http_status(e)
+    return err
 
 _locks, _locks_guard = {}, threading.Lock()
 def _lock(key:str) -> threading.Lock:
@@ -167,141 +173,35 @@ def fetch_asset(href:str, # a remote http(s) href
             if i + 1 < retry.attempts: time.sleep(retry.wait(i))
     raise _give_up(href, last, retry.attempts, "downloading")
 
-# %% ../../nbs/12_data.load.ipynb #6a126096
-FAULT_KINDS = ("503", "drop", "truncate", "slow")
+def _get(href:str, timeout:float) -> bytes:
+    "One GET of `href`, whole: a body shorter than its Content-Length raises `http.client.IncompleteRead`."
+    with urllib.request.urlopen(urllib.request.Request(href, headers={"User-Agent": "worldsat"}), timeout=timeout) as r:
+        return r.read()
 
-def _check_faults(faults):
-    if faults is None: return None
-    if isinstance(faults, str): faults = {faults: 1.0}
-    if isinstance(faults, dict):
-        bad = [k for k in faults if k not in FAULT_KINDS]
-        if bad or any(not 0 <= p <= 1 for p in faults.values()) or sum(faults.values()) > 1 + 1e-9:
-            raise InvalidInput(f"faults {faults!r} are not probabilities of {FAULT_KINDS} summing to at most 1",
-                               fix='pass e.g. {"503": 0.3, "drop": 0.2}')
-        return dict(faults)
-    sched = list(faults)
-    bad = [k for k in sched if k is not None and k not in FAULT_KINDS]
-    if bad: raise InvalidInput(f"scheduled faults {bad} are not among {FAULT_KINDS}", fix='use e.g. ["drop", None, "503"]')
-    return sched
-
-class FaultyServer:
-    "An HTTP server on 127.0.0.1 for the files under `folder`, with byte ranges and injected faults."
-    def __init__(self, folder, # the folder whose files are served, by their relative paths
-                 faults=None, # None, a fault kind, {kind: probability}, or a list scheduling the first requests
-                 seed:int=0, # seeds the draws of probabilistic faults
-                 slow_s:float=0.5, # how long a "slow" response waits
-                 port:int=0): # 0: any free port
-        self.folder, self.slow_s = Path(folder).resolve(), slow_s
-        self._lock, self._rng = threading.Lock(), random.Random(seed)
-        self.set_faults(faults)
-        self.reset_counts()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _fault_handler(self))
-        self._httpd.daemon_threads = True
-        self._thread = None
-
-    def set_faults(self, faults):
-        "Change the faults; a new list schedules the next requests."
-        faults = _check_faults(faults)
-        with self._lock: self.faults, self._scheduled = faults, 0
-    def reset_counts(self):
-        with self._lock: self.requests, self.faults_served, self.bytes_served, self.log = 0, Counter(), 0, []
-    def _draw(self, head:bool=False):
-        with self._lock:
-            self.requests += 1
-            f = self.faults
-            if isinstance(f, list):
-                i = self._scheduled
-                kind = f[i] if i < len(f) else None
-                if head and kind == "truncate": return None   # a HEAD has no body: the truncation waits for a GET
-                self._scheduled += 1
-                return kind
-            if f:
-                u, acc = self._rng.random(), 0.0
-                for kind, p in f.items():
-                    acc += p
-                    if u < acc: return None if head and kind == "truncate" else kind
-            return None
-
-    @property
-    def port(self) -> int: return self._httpd.server_address[1]
-    @property
-    def url(self) -> str: return f"http://127.0.0.1:{self.port}"
-    def url_for(self, path) -> str:
-        "The URL of the file at local `path` (under `folder`)."
-        return f"{self.url}/{Path(path).resolve().relative_to(self.folder).as_posix()}"
-    def start(self) -> FaultyServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-    def stop(self):
-        self._httpd.shutdown(); self._httpd.server_close()
-        if self._thread is not None: self._thread.join(5)
-    def __enter__(self): return self.start()
-    def __exit__(self, *exc): self.stop()
-    def __repr__(self): return f"FaultyServer({self.url}, requests={self.requests}, faults={dict(self.faults_served)})"
-
-@contextlib.contextmanager
-def serve_files(folder, faults=None, seed:int=0, slow_s:float=0.5):
-    "Serve `folder` with a `FaultyServer` for the duration of a `with` block."
-    with FaultyServer(folder, faults, seed=seed, slow_s=slow_s) as srv: yield srv
-
-# %% ../../nbs/12_data.load.ipynb #b61b9809
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
-
-def _fault_handler(srv:FaultyServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as GDAL's curl expects
-        def log_message(self, *args): pass
-        def do_HEAD(self): self._serve(head=True)
-        def do_GET(self): self._serve(head=False)
-        def _empty(self, status, **headers):
-            self.send_response(status)
-            for k, v in {**headers, "Content-Length": "0"}.items(): self.send_header(k.replace("_", "-"), v)
-            self.end_headers()
-        def _serve(self, head:bool):
-            fault = srv._draw(head)
-            rng = self.headers.get("Range")
-            with srv._lock:
-                srv.log.append((self.command, self.path, rng, fault))
-                if fault: srv.faults_served[fault] += 1
-            if fault == "drop":
-                self.close_connection = True
-                with contextlib.suppress(OSError): self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if fault == "503":
-                body = b"injected fault\n"
-                self.send_response(503)
-                self.send_header("Content-Type", "text/plain"); self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if not head: self.wfile.write(body)
-                return
-            if fault == "slow": time.sleep(srv.slow_s)
-            p = (srv.folder/self.path.split("?", 1)[0].lstrip("/")).resolve()
-            if srv.folder not in p.parents or not p.is_file(): return self._empty(404)
-            size = p.stat().st_size
-            start, end, status = 0, size - 1, 200
-            if rng:
-                m = _RANGE.match(rng.strip())
-                if not m or not (m.group(1) or m.group(2)): return self._empty(416, Content_Range=f"bytes */{size}")
-                if m.group(1): start, end = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
-                else: start = max(size - int(m.group(2)), 0)
-                if start >= size or start > end: return self._empty(416, Content_Range=f"bytes */{size}")
-                status = 206
-            self.send_response(status)
-            self.send_header("Accept-Ranges", "bytes"); self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(end - start + 1))
-            if status == 206: self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-            self.end_headers()
-            if head: return
-            with open(p, "rb") as f:
-                f.seek(start); data = f.read(end - start + 1)
-            if fault == "truncate": data, self.close_connection = data[:len(data) // 2], True
-            with contextlib.suppress(OSError):
-                self.wfile.write(data); self.wfile.flush()
-            with srv._lock: srv.bytes_served += len(data)
-            if fault == "truncate":
-                with contextlib.suppress(OSError): self.connection.shutdown(socket.SHUT_RDWR)
-    return Handler
+def fetch_bytes(href:str, # an http(s) URL
+                retries=None, # a `Retry` or a number of retries (default `Retry()`)
+                check:Callable|None=None, # called with the body; a `ValueError` from it marks the body damaged (retried)
+                what:str="reading") -> bytes: # the verb of the messages
+    "The body of `href`, with worldsat's retries: up to `1 + gdal_retries` requests per attempt, `attempts` attempts."
+    if not _is_http(href): raise InvalidInput(f"{href!r} is not an http(s) URL", fix="pass a URL starting with http:// or https://")
+    retry = as_retry(retries)
+    per, last = 1 + max(0, int(retry.gdal_retries)), None
+    for i in range(retry.attempts):
+        for j in range(per):                       # quick retries, as GDAL makes of a 5xx answer
+            try: body = _get(href, retry.timeout)
+            except (OSError, http.client.HTTPException) as e:
+                last = e
+                if _permanent(e): raise _give_up(href, e, i + 1, what) from None
+            else:
+                if check is None: return body
+                try: check(body); return body
+                except ValueError as e: last = e       # a body cut short, or an error page in place of the file
+            if j + 1 < per: time.sleep(retry.gdal_delay)
+        if i + 1 < retry.attempts: time.sleep(retry.wait(i))
+    if isinstance(last, ValueError):
+        raise CorruptFile(f"{href} is damaged: {str(last)[:300]}",
+                          fix="the server keeps sending a truncated or wrong file: fix the file there, or ask its owner")
+    raise _give_up(href, last, retry.attempts, what)
 
 # %% ../../nbs/12_data.load.ipynb #73a98294
 _tls = threading.local()
@@ -360,7 +260,7 @@ class _OpenDatasets:
                 return hit[1], hit[2], False
             del lru[key]; _close_quietly(hit[1])                 # the file changed: reopen it
         ds = rasterio.open(path, "r", sharing=False)
-        try: gbox = rio_geobox(ds)
+        try: gbox = _file_geobox(ds, path)
         except Exception: ds.close(); raise
         if self.size <= 0: return ds, gbox, True
         lru[key] = (sig, ds, gbox)
@@ -378,6 +278,38 @@ class _OpenDatasets:
 
 def _close_quietly(ds):
     with contextlib.suppress(Exception): ds.close()
+
+def _file_geobox(ds, name:str) -> GeoBox:
+    "The grid of open raster `ds`; `CorruptRaster` naming it when it has no CRS or no geotransform."
+    fix = ("the file lost its georeferencing: re-download or regenerate it (or give it its CRS and grid, e.g. with "
+           "gdal_edit.py -a_srs EPSG:32631 -a_ullr ...)")
+    if ds.crs is None: raise CorruptRaster(f"{name} has no CRS", fix=fix)
+    if ds.transform == Affine.identity() and not ds.gcps[0]: raise CorruptRaster(f"{name} has no geotransform", fix=fix)
+    return rio_geobox(ds)
+
+@functools.lru_cache(maxsize=1024)
+def _crs_info(text:str) -> tuple:
+    "(pyproj CRS, short name) of a CRS given as text, or (None, the text) when it is no CRS."
+    from pyproj import CRS as ProjCRS
+    try: c = ProjCRS.from_user_input(text)
+    except Exception: return None, text[:80]
+    e = c.to_epsg()
+    return c, f"EPSG:{e}" if e else (c.name or text[:80])
+
+@functools.lru_cache(maxsize=1024)
+def _same_crs(a:str, b:str) -> bool:
+    if a == b: return True
+    ca, cb = _crs_info(a)[0], _crs_info(b)[0]
+    return ca is not None and cb is not None and ca.equals(cb, ignore_axis_order=True)
+
+def _check_crs(file_crs:str, path:str, asset):
+    "`CRSMismatch` when a file's CRS is not the one its item declares for it (`asset`: (item id, asset key, CRS))."
+    if asset is None or not asset[2] or _same_crs(file_crs, asset[2]): return
+    item, key, declared = asset
+    raise CRSMismatch(f"asset {key!r} of item {item!r} ({path}) is in {_crs_info(file_crs)[1]}, but the item declares "
+                      f"{_crs_info(declared)[1]}",
+                      fix="the file or the item is wrong: re-download the file, or correct the item's proj:code / "
+                          "proj:epsg / proj:wkt2 to the file's CRS")
 
 def _open_files_budget() -> int:
     "How many files `load` keeps open: none on Windows (an open file cannot be replaced there), else a share of the limit."
@@ -447,75 +379,123 @@ def _read_upsampled(band, cfg, rr, up, dst):
     else: np.copyto(out, pix, where=~nodata_mask(pix, src_nodata))
     return roi, _dst
 
-def _read_open(src, cfg, gbox, dst, selection, path:str, env_key):
-    "odc-loader's `rio_read` of local `path` from this thread's open dataset; None where odc-loader must read it."
+def _read_from(rdr, sgb, src, cfg, gbox, dst, selection):
+    "odc-loader's `rio_read` of `src` from open dataset `rdr` (grid `sgb`); None where odc-loader must read it itself."
     if not _FAST or not cfg.fail_on_error or (dst is not None and dst.ndim != 2): return None
+    if not isinstance(sgb, GeoBox) or not isinstance(gbox, GeoBox): return None
+    bidx = resolve_band_query(src, rdr.count, selection=selection)
+    if not isinstance(bidx, int): return None
+    rr = _reproject_info(sgb, gbox, 0.9 if cfg.nearest else 0.05)   # odc-loader's tolerances
+    if cfg.use_overviews and rr.read_shrink > 1 and pick_overview(rr.read_shrink, rdr.overviews(bidx)) is not None:
+        return None
+    band = rasterio.band(rdr, bidx)
+    up = _upsampling(rr, cfg)
+    out = _read_upsampled(band, cfg, rr, up, dst) if up is not None else None
+    return out if out is not None else _do_read(band, cfg, gbox, rr, dst=dst)
+
+def _read_open(src, cfg, gbox, dst, selection, path:str, env_key, asset=None):
+    "Read local `path` from this thread's open dataset, after checking its CRS; None where odc-loader must read it."
     rdr, sgb, owned = _DATASETS.get(path, env_key)
     try:
-        if not isinstance(sgb, GeoBox) or not isinstance(gbox, GeoBox): return None
-        bidx = resolve_band_query(src, rdr.count, selection=selection)
-        if not isinstance(bidx, int): return None
-        rr = _reproject_info(sgb, gbox, 0.9 if cfg.nearest else 0.05)   # odc-loader's tolerances
-        if cfg.use_overviews and rr.read_shrink > 1 and pick_overview(rr.read_shrink, rdr.overviews(bidx)) is not None:
-            return None
-        band = rasterio.band(rdr, bidx)
-        up = _upsampling(rr, cfg)
-        out = _read_upsampled(band, cfg, rr, up, dst) if up is not None else None
-        return out if out is not None else _do_read(band, cfg, gbox, rr, dst=dst)
+        _check_crs(str(sgb.crs), path, asset)
+        return _read_from(rdr, sgb, src, cfg, gbox, dst, selection)
     except _READ_ERRORS:
         if not owned: _DATASETS.drop(path, env_key)
         raise
     finally:
         if owned: rdr.close()
 
-def _read_local(src, cfg, gbox, dst, selection, cached_from=None, env_key=None):
+def _read_local(src, cfg, gbox, dst, selection, cached_from=None, env_key=None, asset=None):
     path = urlparse(src.uri).path if src.uri.startswith("file:") else src.uri
     if not Path(path).exists():
         raise DataUnavailable(f"asset file {path} does not exist", fix="check the scene's hrefs, or regenerate the data")
     try:
         _tls.active = True
-        out = _read_open(src, cfg, gbox, dst, selection, path, env_key)
+        out = _read_open(src, cfg, gbox, dst, selection, path, env_key, asset)
         return out if out is not None else RioReader(src, None).read(cfg, gbox, dst=dst, selection=selection)
+    except WorldsatError: raise
     except _READ_ERRORS as e:
         fix = (f"delete it; it is downloaded again from {cached_from} on the next load" if cached_from
                else "re-download or regenerate the file")
         raise CorruptRaster(f"{path} cannot be read as a raster ({e})", fix=fix) from None
     finally: _tls.active = False
 
-def read_asset(src, cfg, gbox, dst=None, selection=None, retries=None, cache=None):
-    "odc-loader's rasterio read of `src` into `gbox`, with worldsat's retries, cache and errors."
-    retry = as_retry(retries)
-    env_key = _enter_task_env()
-    meta_nodata = src.meta.nodata if src.meta is not None else None
-    if cfg.src_nodata_fallback is None and meta_nodata is not None: cfg = cfg.patch(src_nodata_fallback=meta_nodata)
-    href = src.uri
-    if not is_remote(href): return _read_local(src, cfg, gbox, dst, selection, env_key=env_key)
-    if cache not in (None, False) and _is_http(href):
-        local = fetch_asset(href, cache, retry)
-        return _read_local(src.patch(uri=str(local)), cfg, gbox, dst, selection, cached_from=href, env_key=env_key)
+def _attempts(href:str, attempt:Callable, retry:Retry, what:str="reading"):
+    "`attempt()` until it succeeds, `retry.attempts` times at most: the first with GDAL's cache, the others afresh."
     last = None
     for i in range(retry.attempts):
         try:
             _tls.active = True
-            return RioReader(src, None).read(cfg, gbox, dst=dst, selection=selection)
+            if i == 0: return attempt()
+            with rasterio.Env(**Retry.fresh_options()): return attempt()
+        except WorldsatError: raise
         except _READ_ERRORS as e:
             last = e
             if _permanent(e): break
         finally: _tls.active = False
         if i + 1 < retry.attempts: time.sleep(retry.wait(i))
-    raise _give_up(href, last, retry.attempts)
+    raise _give_up(href, last, retry.attempts, what)
+
+def read_asset(src, cfg, gbox, dst=None, selection=None, retries=None, cache=None,
+               asset=None): # (item id, asset key, declared CRS) of `src`, for the CRS check and messages
+    "odc-loader's rasterio read of `src` into `gbox`, with worldsat's retries, cache, CRS check and errors."
+    retry = as_retry(retries)
+    env_key = _enter_task_env()
+    meta_nodata = src.meta.nodata if src.meta is not None else None
+    if cfg.src_nodata_fallback is None and meta_nodata is not None: cfg = cfg.patch(src_nodata_fallback=meta_nodata)
+    href = src.uri
+    if not is_remote(href): return _read_local(src, cfg, gbox, dst, selection, env_key=env_key, asset=asset)
+    if cache not in (None, False) and _is_http(href):
+        local = fetch_asset(href, cache, retry)
+        return _read_local(src.patch(uri=str(local)), cfg, gbox, dst, selection, cached_from=href, env_key=env_key,
+                           asset=asset)
+    def attempt():
+        with rasterio.open(href, "r", sharing=False) as rdr:
+            sgb = _file_geobox(rdr, href)
+            _check_crs(str(sgb.crs), href, asset)
+            out = _read_from(rdr, sgb, src, cfg, gbox, dst, selection)
+        return out if out is not None else RioReader(src, None).read(cfg, gbox, dst=dst, selection=selection)
+    return _attempts(href, attempt, retry)
+
+@contextlib.contextmanager
+def _gdal_env(retry:Retry):
+    "worldsat's GDAL options for remote reads, unless a load task of this thread has set them already."
+    if getattr(_tls, "env", None) is not None:
+        _enter_task_env(); yield
+    else:
+        with rasterio.Env(**retry.gdal_options()): yield
+
+def read_raster(href:str, # a local path or a remote href (http(s), s3, ...) of a raster
+                fn:Callable, # called with the open rasterio dataset; what it returns is returned
+                retries=None): # for a remote href: a `Retry` or a number of retries (default `Retry()`)
+    "`fn(dataset)` of the raster at `href`, read as `load` reads: remote ones with its GDAL options and retries."
+    retry = as_retry(retries)
+    def attempt():
+        with rasterio.open(href, "r", sharing=False) as ds:
+            _file_geobox(ds, href)
+            return fn(ds)
+    if is_remote(href):
+        with _gdal_env(retry): return _attempts(href, attempt, retry)
+    path = urlparse(href).path if href.startswith("file:") else href
+    if not Path(path).exists():
+        raise DataUnavailable(f"raster file {path} does not exist", fix="check the scene's hrefs, or regenerate the data")
+    try: return attempt()
+    except WorldsatError: raise
+    except _READ_ERRORS as e:
+        raise CorruptRaster(f"{path} cannot be read as a raster ({e})", fix="re-download or regenerate the file") from None
 
 class _Reader:
     def __init__(self, src, driver): self._src, self._drv = src, driver
     def read(self, cfg, dst_geobox, *, dst=None, selection=None):
         return read_asset(self._src, cfg, dst_geobox, dst=dst, selection=selection,
-                          retries=self._drv.retry, cache=self._drv.cache)
+                          retries=self._drv.retry, cache=self._drv.cache, asset=self._drv.assets.get(self._src.uri))
 
 class WorldsatDriver(RioDriver):
     "odc-loader's rasterio driver with worldsat's GDAL options, retries, asset cache, errors and open files."
-    def __init__(self, retries=None, cache=None):
+    def __init__(self, retries=None, cache=None,
+                 assets:dict|None=None): # href -> (item id, asset key, declared CRS), for the CRS check and messages
         super().__init__()
-        self.retry, self.cache = as_retry(retries), cache
+        self.retry, self.cache, self.assets = as_retry(retries), cache, dict(assets or {})
     def capture_env(self) -> dict:
         # the GDAL environment captured when the load is planned and restored around every read
         return {**super().capture_env(), **self.retry.gdal_options()}
@@ -571,6 +551,13 @@ def _select_bands(scenes, bands, mask_with) -> list:
     if bands is None:
         common = [n for n in scenes[0].bands if all(n in s.bands for s in scenes[1:]) and n != mask_with]
         if not common: raise BandMismatch("the scenes have no band in common", fix="load them in separate calls")
+        for s in scenes:                          # every scene's bands, not only the first's: none is dropped unsaid
+            other = next((n for n in s.bands if n != mask_with and n not in common), None)
+            if other is not None:
+                lacking = next(x for x in scenes if other not in x.bands)
+                raise BandMismatch(f"scene {lacking.id!r} has no band {other!r}, which scene {s.id!r} has: bands=None "
+                                   "loads every band, so every scene needs the same bands",
+                                   fix=f"pass bands={common} (the bands all the scenes have), or drop scene {lacking.id!r}")
         return common
     bands = [bands] if isinstance(bands, str) else list(bands)
     if not bands: raise InvalidInput("bands=[] asks for no band", fix="name at least one band, or pass bands=None")
@@ -686,8 +673,10 @@ def _load(scenes, cell, bands=None, resampling="bilinear", chunks=None, dtype="f
     methods = dict(resampling) if isinstance(resampling, dict) else {"*": resampling}
     if mask_with: methods[mask_with] = "nearest"
     chunks = {"y": gbox.shape.y, "x": gbox.shape.x, **(chunks or {}), "time": time_chunk}
-    driver = WorldsatDriver(retries, cache)
     has_mask = [bool(mask_with) and mask_with in s.bands for s in scenes]
+    assets = {b.href: (s.id, b.key, b.crs or s.crs) for s, m in zip(scenes, has_mask)
+              for n in names + ([mask_with] if m else []) for b in [s.bands[n]]}
+    driver = WorldsatDriver(retries, cache, assets)
     items = [_stac_item(s, names + ([mask_with] if m else [])) for s, m in zip(scenes, has_mask)]
     common = dict(geobox=gbox, chunks=chunks, groupby=_GROUPBY[groupby], driver=driver, resampling=methods,
                   preserve_original_order=True, debug=True)

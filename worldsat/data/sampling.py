@@ -109,6 +109,12 @@ def _check_n(n, what:str="n"):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InvalidInput(f"{what}={n!r} is not a positive number of samples", fix=f"pass e.g. {what}=100")
 
+def _check_seed(seed):
+    "A seed numpy takes: None (fresh draws) or a whole number >= 0."
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidInput(f"seed={seed!r} is not a whole number >= 0", fix="pass e.g. seed=0")
+    return seed
+
 def _check_metres(v, what:str, positive:bool=False):
     bad = isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0 or (positive and v == 0)
     if bad: raise InvalidInput(f"{what}={v!r} is not a {'positive' if positive else 'non-negative'} number of metres",
@@ -162,7 +168,7 @@ def random_samples(aoi, # anything `geo.aoi()` accepts
                    crs=None, # CRS for every cell (projected, metres); default: the UTM zone of each point
                   ) -> gpd.GeoDataFrame:
     "Up to `n` random, non-overlapping cells in the AOI, at least `min_spacing_m` apart, in the order they were drawn."
-    _check_n(n); _check_grid(size, resolution); _check_metres(min_spacing_m, "min_spacing_m")
+    _check_n(n); _check_grid(size, resolution); _check_metres(min_spacing_m, "min_spacing_m"); _check_seed(seed)
     if max_tries is None: max_tries = max(1000, 100 * int(n))
     _check_n(max_tries, "max_tries")
     a = to_aoi(aoi)
@@ -370,7 +376,7 @@ def stratified_samples(candidates:gpd.GeoDataFrame, # a samples table to draw fr
                        background:str|None=None, # class name for area no class polygon covers
                       ) -> gpd.GeoDataFrame:
     "`n` candidates drawn at random within strata, allocated proportionally, equally or by weights."
-    _check_n(n)
+    _check_n(n); _check_seed(seed)
     if len(candidates) == 0: raise InvalidInput("there are no candidates to draw from", fix="make some with grid_samples()")
     labels = _strata_labels(candidates, strata, class_col, classes, background)
     known = labels.notna().to_numpy()
@@ -527,7 +533,7 @@ def spatial_block_split(samples:gpd.GeoDataFrame, # a samples table
                        ) -> gpd.GeoDataFrame:
     "The samples with a `split` column: whole spatial blocks per split, neighbours never in different splits."
     fractions = _check_fractions(DEFAULT_FRACTIONS if fractions is None else fractions)
-    _check_metres(block_size_m, "block_size_m", positive=True); _check_metres(buffer_m, "buffer_m")
+    _check_metres(block_size_m, "block_size_m", positive=True); _check_metres(buffer_m, "buffer_m"); _check_seed(seed)
     if boundary not in ("merge", "drop"):
         raise InvalidInput(f"boundary={boundary!r} is not 'merge' or 'drop'", fix="pass boundary='merge' or boundary='drop'")
     if len(samples) == 0: raise InvalidInput("there are no samples to split", fix="make some with a sampler")

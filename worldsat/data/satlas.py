@@ -19,15 +19,16 @@ import shapely
 from PIL import Image
 from shapely.geometry import LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, box
 
-from ..core import DataUnavailable, CorruptRaster, InvalidInput, UnknownName, atomic_path, write_json
-from ..geo import (SATLAS_FRAME, SATLAS_TILE, SATLAS_ZOOM, WEBMERC_HALF, Cell, frame_to_lonlat, lonlat_to_frame,
+from ..core import (DataUnavailable, CorruptFile, CorruptRaster, InvalidInput, UnknownName, atomic_path, inside,
+                           output_dir, write_json)
+from ..geo import (SATLAS_FRAME, SATLAS_TILE, SATLAS_ZOOM, WEBMERC_HALF, WEBMERC_MAX_LAT, Cell, frame_to_lonlat, lonlat_to_frame,
                           mercator_tile_cell, tile_of)
 
 # %% auto #0
-__all__ = ['LABEL_TYPES', 'FRAME_UNIT_M', 'TREE_COVER_SCALE', 'read_vector_json', 'to_vector_json', 'write_vector_json',
-           'property_labels', 'write_segmentation_png', 'read_segmentation_png', 'encode_binary', 'decode_binary',
-           'regression_pixels', 'regression_values', 'write_regression_png', 'read_regression_png', 'SatlasLabels',
-           'write_static_labels', 'write_dynamic_labels', 'read_static_labels', 'read_dynamic_labels',
+__all__ = ['LABEL_TYPES', 'FRAME_MARGIN', 'FRAME_UNIT_M', 'TREE_COVER_SCALE', 'read_vector_json', 'to_vector_json',
+           'write_vector_json', 'property_labels', 'write_segmentation_png', 'read_segmentation_png', 'encode_binary',
+           'decode_binary', 'regression_pixels', 'regression_values', 'write_regression_png', 'read_regression_png',
+           'SatlasLabels', 'write_static_labels', 'write_dynamic_labels', 'read_static_labels', 'read_dynamic_labels',
            'list_label_tiles', 'list_dynamic_labels', 'satlas_image_path', 'read_satlas_image', 'iter_satlas_images',
            'satlas_tile_cell', 'satlas_png_to_geotiff', 'split_by_tile', 'labels_frame']
 
@@ -59,6 +60,7 @@ LABEL_TYPES = ("point", "polygon", "polyline", "property", "classification")
 _TILE_RING = [[0, 0], [SATLAS_FRAME, 0], [SATLAS_FRAME, SATLAS_FRAME], [0, SATLAS_FRAME]]
 _FRAME_BOX = box(0, 0, SATLAS_FRAME, SATLAS_FRAME)
 _COLUMNS = ["category", "label_type", "properties"]
+FRAME_MARGIN = SATLAS_FRAME # features may reach this far past the tile's edges (into the neighbours), not further
 
 def _is_tile_ring(rings) -> bool:
     return len(rings) == 1 and {tuple(p) for p in rings[0]} == {tuple(p) for p in _TILE_RING}
@@ -84,6 +86,14 @@ def _parse_feature(category:str, i:int, feat, where:str) -> tuple:
         if isinstance(e, InvalidInput): raise
         raise InvalidInput(f"{what} has a malformed {kind} geometry ({type(e).__name__}: {e})",
                            fix="points are [x, y], polylines [[x, y], ...], polygons [[ring], [hole], ...] with >= 3 points a ring") from None
+    xy = shapely.get_coordinates(geom)
+    lo, hi = -FRAME_MARGIN, SATLAS_FRAME + FRAME_MARGIN
+    bad = ~np.isfinite(xy).all(axis=1) | (xy < lo).any(axis=1) | (xy > hi).any(axis=1)
+    if bad.any():
+        x, y = xy[np.flatnonzero(bad)[0]]
+        raise InvalidInput(f"{what} has the point ({x:g}, {y:g}), outside the tile's {SATLAS_FRAME} x {SATLAS_FRAME} frame "
+                           f"(more than {FRAME_MARGIN} units past its edges, or not finite)",
+                           fix=f"frame coordinates run from 0 to {SATLAS_FRAME} across the tile; write far-away features to their own tiles")
     return kind, props, geom
 
 def _same_dim(g, dim:int):
@@ -112,13 +122,15 @@ def _labels_frame(rows:list, geoms:list, crs) -> gpd.GeoDataFrame:
 def _load_json(src) -> tuple:
     "(object, description) of a vector.json path, JSON text or already-parsed dict."
     if isinstance(src, dict): return src, "vector.json dict"
-    if isinstance(src, str) and src.lstrip().startswith(("{", "[")): text, where = src, "vector.json text"
-    else:
+    if isinstance(src, str) and src.lstrip().startswith(("{", "[")): text, where, err = src, "vector.json text", InvalidInput
+    elif isinstance(src, (str, Path)):
         path = Path(src)
         if not path.is_file(): raise DataUnavailable(f"no vector.json at {path}", fix="check the label folder path")
-        text, where = path.read_text(), str(path)
+        text, where, err = path.read_bytes(), str(path), CorruptFile
+    else: raise InvalidInput(f"vector.json source {src!r} is not a path, JSON text or dict", fix="pass the file's path")
     try: obj = json.loads(text)
-    except json.JSONDecodeError as e: raise InvalidInput(f"{where} is not valid JSON ({e})", fix="re-download or rewrite the file") from None
+    except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, or nesting deeper than Python's stack
+        raise err(f"{where} is not valid JSON ({str(e)[:120]})", fix="re-download or rewrite the file") from None
     if not isinstance(obj, dict): raise InvalidInput(f"{where} holds a {type(obj).__name__}, not an object of categories",
                                                      fix='expected {"category": [features], ...}')
     return obj, where
@@ -245,6 +257,14 @@ def to_vector_json(gdf:gpd.GeoDataFrame|None, # labels: `category`, optional `la
         if clip:
             g = _clip_frame(g)
             if g is None: continue
+        else:
+            xy = shapely.get_coordinates(g)
+            far = (xy < -FRAME_MARGIN).any(axis=1) | (xy > SATLAS_FRAME + FRAME_MARGIN).any(axis=1)
+            if far.any():
+                x, y = xy[np.flatnonzero(far)[0]]
+                raise InvalidInput(f"{where} reaches the frame point ({x:.0f}, {y:.0f}), more than {FRAME_MARGIN} units past the edges "
+                                   f"of tile {_tile_name(tile)}", fix="pass clip=True to cut features at the tile edge, or write "
+                                   "each part to its own tile (split_by_tile)")
         feats = _features(g, integer)
         if lt is not None and any(f["Type"] != lt for f in feats):
             raise InvalidInput(f"{where} has label_type {lt!r} but a {gdf.geometry.values[i].geom_type} geometry",
@@ -294,12 +314,14 @@ def _read_png(path) -> np.ndarray:
     if not path.is_file(): raise DataUnavailable(f"no PNG at {path}", fix="check the folder; a missing label PNG means not annotated")
     try:
         with Image.open(path) as im:
+            if im.format != "PNG": raise ValueError(f"it is a {im.format} image, not a PNG")
             im.load()
             a = np.array(im)
             if im.mode in ("I", "I;16", "I;16B", "I;16L") and a.size and 0 <= a.min() and a.max() <= 65535: a = a.astype(np.uint16)
             elif im.mode == "1": a = a.astype(np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise CorruptRaster(f"{path} cannot be read as a PNG ({e})", fix="re-download or rewrite the file") from None
+    except Exception as e:  # truncated data, bad chunks, decompression bombs, other formats
+        raise CorruptRaster(f"{path} cannot be read as a PNG ({type(e).__name__}: {str(e)[:160]})",
+                            fix="re-download or rewrite the file") from None
     return a
 
 def write_segmentation_png(path, # the PNG to write (atomically)
@@ -394,7 +416,13 @@ def _check_name(name, what:str) -> str:
         raise InvalidInput(f"{what} {name!r} is not a plain file name", fix="use letters, digits, '_', '-' and '.'")
     return name
 
+def _label_dir(root, kind:str, tile, name:str|None=None) -> Path:
+    "The label folder `root/kind/{col}_{row}[/name]`, its parts checked so that it stays inside `root`."
+    parts = [kind, _tile_name(tile)] + ([_check_name(name, "label folder")] if name is not None else [])
+    return inside(root, *parts, what="label folder")
+
 def _write_folder(folder:Path, gdf, tile, zoom, rasters, annotated, metadata, clip) -> Path:
+    output_dir(folder, what="label folder")  # not a file, not under one: checked before anything is written
     rasters = dict(rasters or {})
     arrays = {_check_name(k, "raster task"): _png_array(v, f"raster {k!r}") for k, v in rasters.items()}
     if "vector" in arrays: raise InvalidInput("raster task 'vector' would clash with vector.json", fix="rename it")
@@ -412,7 +440,7 @@ def write_static_labels(root, # the Satlas root (holding static/ and dynamic/)
                         zoom:int=SATLAS_ZOOM, clip:bool=False) -> Path:
     "Write the folder `root/static/{col}_{row}/`: vector.json and one PNG per raster task."
     tile = _tile(tile, zoom)
-    return _write_folder(Path(root)/"static"/_tile_name(tile), gdf, tile, zoom, rasters, annotated, None, clip)
+    return _write_folder(_label_dir(root, "static", tile), gdf, tile, zoom, rasters, annotated, None, clip)
 
 def write_dynamic_labels(root, tile,
                          name:str, # the label folder, e.g. 'airplane_325'
@@ -425,8 +453,7 @@ def write_dynamic_labels(root, tile,
     missing = [k for k in ("Start", "End") if k not in meta]
     if missing: raise InvalidInput(f"dynamic labels {name!r} have metadata without {missing}",
                                    fix="give the image's time range as Start and End (ISO 8601)")
-    return _write_folder(Path(root)/"dynamic"/_tile_name(tile)/_check_name(name, "label folder"), gdf, tile, zoom,
-                         rasters, annotated, meta, clip)
+    return _write_folder(_label_dir(root, "dynamic", tile, name), gdf, tile, zoom, rasters, annotated, meta, clip)
 
 # %% ../../nbs/15_data.satlas.ipynb #969dc3f0
 def _read_folder(folder:Path, tile, zoom, clip, name=None) -> SatlasLabels:
@@ -439,12 +466,12 @@ def _read_folder(folder:Path, tile, zoom, clip, name=None) -> SatlasLabels:
 def read_static_labels(root, tile, zoom:int=SATLAS_ZOOM, clip:bool=False) -> SatlasLabels:
     "The labels in `root/static/{col}_{row}/`."
     tile = _tile(tile, zoom)
-    return _read_folder(Path(root)/"static"/_tile_name(tile), tile, zoom, clip)
+    return _read_folder(_label_dir(root, "static", tile), tile, zoom, clip)
 
 def read_dynamic_labels(root, tile, name:str, zoom:int=SATLAS_ZOOM, clip:bool=False) -> SatlasLabels:
     "The labels in `root/dynamic/{col}_{row}/{name}/`, with their image's metadata."
     tile = _tile(tile, zoom)
-    return _read_folder(Path(root)/"dynamic"/_tile_name(tile)/_check_name(name, "label folder"), tile, zoom, clip, name)
+    return _read_folder(_label_dir(root, "dynamic", tile, name), tile, zoom, clip, name)
 
 def _tile_dirs(folder:Path) -> list:
     if not folder.is_dir(): return []
@@ -465,7 +492,10 @@ def list_dynamic_labels(root, tile=None) -> list:
 # %% ../../nbs/15_data.satlas.ipynb #54ea66ca
 def satlas_image_path(root, scene:str, band:str, tile, modality:str="sentinel2") -> Path:
     "Where Satlas keeps band `band` of image `scene` on `tile`: `root/modality/scene/band/{col}_{row}.png`."
-    return Path(root)/modality/scene/band/f"{_tile_name(_tile(tile, None))}.png"
+    for k, v in (("modality", modality), ("scene", scene), ("band", band)):
+        if not isinstance(v, str) or not v.strip() or v.strip() in (".", ".."):
+            raise InvalidInput(f"{k} {v!r} is not a folder name", fix=f"pass the {k} folder's name, e.g. as iter_satlas_images lists it")
+    return inside(root, modality, scene, band, f"{_tile_name(_tile(tile, None))}.png", what="Satlas image")
 
 def read_satlas_image(root, # the Satlas root
                       scene:str, # the image's folder, e.g. 'S2A_MSIL1C_20160808T181452_...'
@@ -504,6 +534,8 @@ def satlas_png_to_geotiff(png, # a Satlas image or label PNG
     if h != w: raise InvalidInput(f"{png} is {w} x {h} pixels, not square like a tile", fix="pass an uncropped Satlas tile PNG")
     cell = satlas_tile_cell(*tile, zoom, w)
     out = Path(out) if out is not None else Path(png).with_suffix(".tif")
+    if out.is_dir(): raise InvalidInput(f"out {str(out)!r} is a folder, not a GeoTIFF path", fix="name the .tif file to write")
+    output_dir(out.parent, what="the folder of out")
     profile = dict(driver="GTiff", width=w, height=h, count=nb, dtype=a.dtype.name, crs="EPSG:3857",
                    transform=cell.transform, nodata=nodata, compress="deflate")
     if nb == 3 and a.dtype == np.uint8: profile["photometric"] = "RGB"
@@ -518,6 +550,13 @@ def split_by_tile(gdf:gpd.GeoDataFrame, zoom:int=SATLAS_ZOOM) -> dict:
     hits = {}
     for i, g in enumerate(ll.geometry.values):
         if g is None or g.is_empty: continue
+        xy = shapely.get_coordinates(g)
+        off = ~np.isfinite(xy).all(axis=1) | (np.abs(xy[:, 0]) > 180) | (np.abs(xy[:, 1]) > WEBMERC_MAX_LAT)
+        if off.any():
+            x, y = xy[np.flatnonzero(off)[0]]
+            raise InvalidInput(f"row {i} of the labels has the point (lon {x:g}, lat {y:g}), off the Web-Mercator grid "
+                               f"(longitude in [-180, 180], latitude within +-{WEBMERC_MAX_LAT:.4f})",
+                               fix="fix or drop that feature; labels without a CRS are taken to be lon/lat degrees")
         if g.geom_type == "Point":
             hits.setdefault(tile_of(g.x, g.y, zoom), []).append(i); continue
         w, s, e, n = g.bounds

@@ -21,9 +21,10 @@ from shapely.geometry import box
 import shapely
 from shapely.ops import unary_union
 
-from ..core import InvalidInput, NoScenesFound, SCL_CLOUD, SCL_SHADOW, progress, CorruptRaster
+from ..core import InvalidInput, NoScenesFound, SCL_CLOUD, SCL_SHADOW, parse_date, progress
 from ..geo import aoi as to_aoi, utm_crs
 from .catalog import Scene, scenes_frame
+from .load import as_retry, read_raster
 
 # %% auto #0
 __all__ = ['aoi_coverage', 'aoi_metrics', 's2cloudless_probability', 'Rule', 'SceneCloud', 'AOICloud', 'Coverage', 'EvenlySpread',
@@ -43,26 +44,22 @@ def _window(bounds, src) -> rwindows.Window|None:
     r0, r1 = max(0, math.floor(min(ys))), min(src.height, math.ceil(max(ys)))
     return rwindows.Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
-def _read_aoi(href, geom_ll, shape=None, resampling=Resampling.nearest):
+def _read_aoi(href, geom_ll, shape=None, resampling=Resampling.nearest, retries=None):
     """Band 1 of `href` over the AOI: (array, inside-AOI mask, pixel area, AOI size in pixels counting the part outside
-    the raster); array None if disjoint."""
-    try: src = rasterio.open(href)
-    except rasterio.errors.RasterioIOError as e:
-        raise CorruptRaster(f"cannot open {href} ({e})", fix="check the file or URL; re-download it if it is damaged") from None
-    with src:
+    the raster); array None if disjoint. Read through `worldsat.data.load.read_raster`: remote files with `load`'s
+    retries, and a damaged file is a `CorruptRaster` naming it."""
+    def read(src):
         g = _project(geom_ll, "EPSG:4326", src.crs)
         win = _window(g.bounds, src)
         px = abs(src.res[0] * src.res[1])
         if win is None: return None, None, px, g.area / px
         outside = (g.area - g.intersection(box(*src.bounds)).area) / px
-        shape = shape or (int(win.height), int(win.width))
-        try: arr = src.read(1, window=win, out_shape=shape, resampling=resampling)
-        except rasterio.errors.RasterioIOError as e:
-            raise CorruptRaster(f"cannot read {href} over the AOI ({e})",
-                                fix="the file is damaged or truncated: re-download it, or drop this scene") from None
-        tr = src.window_transform(win) * rasterio.Affine.scale(win.width / shape[1], win.height / shape[0])
-        inside = rfeatures.geometry_mask([g], shape, tr, invert=True)
+        out_shape = shape or (int(win.height), int(win.width))
+        arr = src.read(1, window=win, out_shape=out_shape, resampling=resampling)
+        tr = src.window_transform(win) * rasterio.Affine.scale(win.width / out_shape[1], win.height / out_shape[0])
+        inside = rfeatures.geometry_mask([g], out_shape, tr, invert=True)
         return arr, inside, abs(tr.a * tr.e), inside.sum() + outside * px / abs(tr.a * tr.e)
+    return read_raster(href, read, retries)
 
 def aoi_coverage(scene:Scene, geom) -> float:
     "Share (%) of AOI geometry `geom` (lon/lat) inside the scene's footprint, by area in the AOI's UTM zone."
@@ -70,13 +67,14 @@ def aoi_coverage(scene:Scene, geom) -> float:
     a_aoi = _project(geom, "EPSG:4326", crs)
     return 100 * _project(scene.footprint, "EPSG:4326", crs).intersection(a_aoi).area / a_aoi.area
 
-def aoi_metrics(scene:Scene, geom) -> dict:
+def aoi_metrics(scene:Scene, geom, # the AOI, lon/lat
+                retries=None) -> dict: # remote files: a `worldsat.data.load.Retry` or a number of retries
     "Coverage, nodata, cloud and shadow shares (in %) of `scene` inside AOI geometry `geom` (lon/lat)."
     cov = aoi_coverage(scene, geom)
     out = {"aoi_coverage": round(cov, 3), "aoi_nodata": None, "aoi_cloud": None, "aoi_shadow": None, "cloud_source": None}
     if cov <= 0: out.update(aoi_nodata=100.0); return out
     if "SCL" in scene.bands:
-        scl, inside, px, n = _read_aoi(scene.bands["SCL"].href, geom)
+        scl, inside, px, n = _read_aoi(scene.bands["SCL"].href, geom, retries=retries)
         if scl is None: out.update(aoi_nodata=100.0); return out
         valid = inside & (scl > 0)
         out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
@@ -86,13 +84,13 @@ def aoi_metrics(scene:Scene, geom) -> dict:
         out["cloud_source"] = "SCL"
         return out
     if scene.processing_level == "L1C" and all(b in scene.bands for b in _S2CLOUDLESS_BANDS):
-        prob, valid, px, n = s2cloudless_probability(scene, geom)
+        prob, valid, px, n = s2cloudless_probability(scene, geom, retries=retries)
         out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
         if valid.any(): out["aoi_cloud"] = round(100 * (prob[valid] >= 0.4).mean(), 3)
         out["cloud_source"] = "s2cloudless"
         return out
     first = next(iter(scene.bands.values()))
-    arr, inside, px, n = _read_aoi(first.href, geom)
+    arr, inside, px, n = _read_aoi(first.href, geom, retries=retries)
     if arr is None: out.update(aoi_nodata=100.0); return out
     nod = first.nodata
     valid = inside & (np.isfinite(arr) if nod is None or (isinstance(nod, float) and np.isnan(nod)) else (arr != nod))
@@ -102,20 +100,20 @@ def aoi_metrics(scene:Scene, geom) -> dict:
 # %% ../../nbs/13_data.select.ipynb #416da987
 _S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
-def s2cloudless_probability(scene:Scene, geom, res:float=60.0):
+def s2cloudless_probability(scene:Scene, geom, res:float=60.0, retries=None):
     "Cloud probability of an L1C scene over `geom` from s2cloudless: (prob, valid mask, pixel area, AOI area)."
     from s2cloudless import S2PixelCloudDetector
     ref = scene.bands["B01"].href  # a 60 m band sets the grid
-    _, inside, px, n = _read_aoi(ref, geom)
+    _, inside, px, n = _read_aoi(ref, geom, retries=retries)
     if inside is None: raise NoScenesFound(f"scene {scene.id} does not overlap the AOI", fix="check the AOI")
-    with rasterio.open(ref) as r:
-        bounds = rwindows.bounds(_window(_project(geom, "EPSG:4326", r.crs).bounds, r), r.transform)
+    bounds = read_raster(ref, lambda r: rwindows.bounds(_window(_project(geom, "EPSG:4326", r.crs).bounds, r), r.transform),
+                         retries)
     stack, valid = [], np.ones(inside.shape, bool)
     for b in _S2CLOUDLESS_BANDS:
         band = scene.bands[b]
-        with rasterio.open(band.href) as src:
-            arr = src.read(1, window=rwindows.from_bounds(*bounds, transform=src.transform), out_shape=inside.shape,
-                           resampling=Resampling.bilinear, boundless=True, fill_value=0)
+        arr = read_raster(band.href, lambda src: src.read(1, window=rwindows.from_bounds(*bounds, transform=src.transform),
+                                                          out_shape=inside.shape, resampling=Resampling.bilinear,
+                                                          boundless=True, fill_value=0), retries)
         valid &= arr > 0
         stack.append(arr.astype(np.float32) * band.scale + band.offset)
     x = np.stack(stack, -1)[None]
@@ -127,6 +125,24 @@ def s2cloudless_probability(scene:Scene, geom, res:float=60.0):
 class Rule:
     "Base class: `apply(report, ctx)` sets `chosen=False` and a `reason` on the rows it drops."
     needs = () # metrics the rule reads
+    def _number(self, name:str, lo:float|None=None, hi:float|None=None, integer:bool=False, optional:bool=False,
+                example=None):
+        "Check parameter `name`: a finite number (an integer if `integer`) in [lo, hi]; stored as int or float."
+        v, r = getattr(self, name), type(self).__name__
+        if v is None and optional: return
+        kind = "an integer" if integer else "a number"
+        where = f" in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else f" >= {lo:g}" if lo is not None else ""
+        types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+        ok = isinstance(v, types) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v) and \
+             (lo is None or v >= lo) and (hi is None or v <= hi)
+        if not ok:
+            raise InvalidInput(f"{r} {name}={v!r} is not {kind}{where}",
+                               fix=f"e.g. {r}({name}={example if example is not None else lo})" + (" (or None)" if optional else ""))
+        setattr(self, name, int(v) if integer else float(v))
+    def _flag(self, name:str):
+        v = getattr(self, name)
+        if not isinstance(v, (bool, np.bool_)):
+            raise InvalidInput(f"{type(self).__name__} {name}={v!r} is not True or False", fix=f"e.g. {type(self).__name__}({name}=True)")
     def drop(self, df, mask, reason):
         "Drop the chosen rows where `mask`, recording `reason` (a string or a Series of strings)."
         m = mask & df["chosen"]
@@ -138,6 +154,7 @@ class Rule:
 class SceneCloud(Rule):
     "Drop scenes whose catalog cloud cover (the whole product) is above `max` %."
     max:float = 20.0
+    def __post_init__(self): self._number("max", 0, 100, example=20)
     def apply(self, df, ctx):
         cc = df["cloud_cover"]
         self.drop(df, cc.notna() & (cc > self.max), cc.map(lambda v: f"scene cloud {v:.1f}% > {self.max:g}%"))
@@ -148,6 +165,7 @@ class AOICloud(Rule):
     max:float = 10.0
     include_shadow:bool = False
     needs = ("aoi_cloud", "aoi_shadow")
+    def __post_init__(self): self._number("max", 0, 100, example=10); self._flag("include_shadow")
     def apply(self, df, ctx):
         v = df["aoi_cloud"].astype(float) + (df["aoi_shadow"].fillna(0).astype(float) if self.include_shadow else 0)
         what = "cloud+shadow" if self.include_shadow else "cloud"
@@ -160,6 +178,7 @@ class Coverage(Rule):
     min:float = 50.0
     max_nodata:float|None = None
     needs = ("aoi_coverage", "aoi_nodata")
+    def __post_init__(self): self._number("min", 0, 100, example=90); self._number("max_nodata", 0, 100, optional=True, example=5)
     def apply(self, df, ctx):
         c = df["aoi_coverage"].astype(float)
         self.drop(df, c < self.min, c.map(lambda v: f"covers {v:.1f}% of the AOI < {self.min:g}%"))
@@ -191,12 +210,16 @@ class EvenlySpread(Rule):
     k:int = 6
     start:object = None
     end:object = None
+    def __post_init__(self):
+        self._number("k", 1, integer=True, example=6)
+        s, e = parse_date(self.start, "EvenlySpread start"), parse_date(self.end, "EvenlySpread end")
+        if s is not None and e is not None and s >= e:
+            raise InvalidInput(f"EvenlySpread start {self.start!r} is not before its end {self.end!r}", fix="swap them")
     def apply(self, df, ctx):
         cand = df[df["chosen"]].sort_values("datetime")
         if len(cand) <= self.k: return
-        t0 = pd.Timestamp(self.start or ctx.get("start") or cand["datetime"].min())
-        t1 = pd.Timestamp(self.end or ctx.get("end") or cand["datetime"].max())
-        t0, t1 = [t.tz_localize("UTC") if t.tzinfo is None else t for t in (t0, t1)]
+        t0 = parse_date(self.start, "EvenlySpread start") or parse_date(ctx.get("start"), "start") or cand["datetime"].min()
+        t1 = parse_date(self.end, "EvenlySpread end") or parse_date(ctx.get("end"), "end") or cand["datetime"].max()
         days = ((cand["datetime"] - t0).dt.total_seconds() / 86400).to_numpy()
         span = (t1 - t0).total_seconds() / 86400
         targets = (np.arange(self.k) + 0.5) * span / self.k
@@ -216,6 +239,7 @@ def _clearness(df):
 class PerSeason(Rule):
     "Keep the `n` clearest scenes of each season (DJF, MAM, JJA, SON)."
     n:int = 1
+    def __post_init__(self): self._number("n", 1, integer=True, example=1)
     def apply(self, df, ctx):
         cand = df[df["chosen"]]
         season = cand["datetime"].dt.month.map(_SEASONS)
@@ -230,9 +254,12 @@ class ClearestNear(Rule):
     date:object = None
     k:int = 8
     max_cloud:float = 10.0
-    def apply(self, df, ctx):
+    def __post_init__(self):
         if self.date is None: raise InvalidInput("ClearestNear needs a reference date", fix="ClearestNear(date='2024-06-21')")
-        ref = pd.Timestamp(self.date); ref = ref.tz_localize("UTC") if ref.tzinfo is None else ref
+        parse_date(self.date, "ClearestNear date", optional=False)
+        self._number("k", 1, integer=True, example=8); self._number("max_cloud", 0, 100, example=10)
+    def apply(self, df, ctx):
+        ref = parse_date(self.date, "ClearestNear date", optional=False)
         cand = df[df["chosen"]]
         cl = cand["aoi_cloud"].fillna(cand["cloud_cover"])
         self.drop(df, df.index.isin(cand.index[cl > self.max_cloud]), cl.map(lambda v: f"AOI cloud {v:.1f}% > {self.max_cloud:g}% for revisits"))
@@ -246,6 +273,7 @@ class ClearestNear(Rule):
 class Mosaic(Rule):
     "Per day, keep the products covering most of the AOI first, adding more only until `min_cover` % is covered."
     min_cover:float = 99.0
+    def __post_init__(self): self._number("min_cover", 0, 100, example=99)
     def apply(self, df, ctx):
         geom = ctx["geom"]
         crs = utm_crs(*geom.representative_point().coords[0])
@@ -321,15 +349,21 @@ def select(scenes:Sequence[Scene], # candidates, e.g. from `Catalog.search`
            aoi, # the area of interest (anything `worldsat.geo.aoi` accepts)
            rules:Sequence[Rule]=(), # applied in order
            start=None, end=None, # the period, for `EvenlySpread` (default: first and last scene)
-           show_progress:bool=True) -> Selection:
+           show_progress:bool=True,
+           retries=None) -> Selection: # remote files: a `worldsat.data.load.Retry` or a number of retries
     "Apply `rules` to `scenes` over `aoi`; every scene gets a row in the report, chosen or with the reason it was not."
     a = to_aoi(aoi)
+    rules = [rules] if isinstance(rules, Rule) else list(rules or [])
+    if bad := [r for r in rules if not isinstance(r, Rule)]:
+        raise InvalidInput(f"{bad[0]!r} is not a selection rule", fix="pass rules such as [Coverage(min=90), AOICloud(max=10)]")
+    parse_date(start, "start"); parse_date(end, "end")
+    retries = as_retry(retries)
     if not scenes: raise NoScenesFound("no scenes to select from", fix="widen the search: dates, AOI or cloud limits")
     df = scenes_frame(scenes)
     df["date"] = df["datetime"].dt.strftime("%Y-%m-%d")
     needs = {m for r in rules for m in r.needs}
     if needs:
-        rows = [aoi_metrics(s, a.geometry) for s in progress(scenes, desc="reading the AOI in each scene", disable=not show_progress or None)]
+        rows = [aoi_metrics(s, a.geometry, retries) for s in progress(scenes, desc="reading the AOI in each scene", disable=not show_progress or None)]
         for k in ["aoi_coverage", "aoi_nodata", "aoi_cloud", "aoi_shadow", "cloud_source"]: df[k] = [r[k] for r in rows]
     else:
         df["aoi_coverage"] = [aoi_coverage(s, a.geometry) for s in scenes]   # footprints only: no file is read
@@ -340,4 +374,4 @@ def select(scenes:Sequence[Scene], # candidates, e.g. from `Catalog.search`
     ctx = {"geom": a.geometry, "scenes": list(scenes), "start": start, "end": end}
     for r in rules: r.apply(df, ctx)
     df.loc[df["chosen"], "reason"] = "chosen"
-    return Selection([s for s, c in zip(scenes, df["chosen"]) if c], df, a, list(rules))
+    return Selection([s for s, c in zip(scenes, df["chosen"]) if c], df, a, rules)

@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/data.stac.html.md"""
 
 # %% ../../nbs/11_data.stac.ipynb #568033e2
 from __future__ import annotations
-import contextlib, json, threading, urllib.parse
+import contextlib, json, os, threading, urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,15 +14,78 @@ from typing import Iterable
 
 import pandas as pd
 import pystac
+import pystac.stac_io
 from shapely.geometry import box, mapping, shape
 
-from ..core import InvalidInput, RemoteError, WorldsatError, atomic_path
+from ..core import CorruptFile, InvalidInput, RemoteError, WorldsatError, atomic_path
 from .catalog import Catalog, Scene, StaticCatalog, check_query, matches, scene_from_item, scene_matches
 
 # %% auto #0
 __all__ = ['STAC_API_CONFORMANCE', 'QUERY_CONFORMANCE', 'EARTH_SEARCH', 'PLANETARY_COMPUTER', 'SUPPORTED_COLLECTIONS',
-           'NAMED_CATALOGS', 'StacApiServer', 'serve_stac_api', 'local_stac_api', 'StacApiCatalog', 'earth_search',
-           'planetary_computer', 'write_geoparquet', 'GeoParquetCatalog', 'open_catalog', 'localize_item']
+           'NAMED_CATALOGS', 'WorldsatStacIO', 'read_stac', 'StacApiServer', 'serve_stac_api', 'local_stac_api',
+           'StacApiCatalog', 'earth_search', 'planetary_computer', 'write_geoparquet', 'GeoParquetCatalog',
+           'open_catalog', 'localize_item']
+
+# %% ../../nbs/11_data.stac.ipynb #5e1f0a02
+_NOT_STAC = "pass a STAC catalog, collection or item (JSON with 'type' and 'stac_version'), e.g. the sample world's catalog.json"
+
+def _json_body(body:bytes):
+    "A `ValueError` unless `body` is a JSON document (a body cut short is not)."
+    json.loads(body)
+
+class WorldsatStacIO(pystac.stac_io.DefaultStacIO):
+    "pystac's reader of STAC files, with worldsat's retries over http(s) and worldsat errors naming a bad file."
+    def __init__(self, retries=None, # for http(s) files: a `worldsat.data.load.Retry`, or a number of retries
+                 headers:dict|None=None):
+        from worldsat.data.load import as_retry
+        super().__init__(headers=headers)
+        self.retry = as_retry(retries)
+
+    def read_text_from_href(self, href:str) -> str:
+        if urllib.parse.urlsplit(href).scheme.lower() in ("http", "https"):
+            from worldsat.data.load import fetch_bytes
+            try: body = fetch_bytes(href, self.retry, check=_json_body, what="reading STAC file")
+            except RemoteError as e:
+                if getattr(e, "status", None) in (404, 410):
+                    raise InvalidInput(f"no STAC file at {href} (HTTP {e.status})",
+                                       fix="check the URL, and the catalog's links to its collections and items") from None
+                raise
+            return body.decode("utf-8")
+        path = _local_path(href)
+        try: return Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInput(f"no STAC file at {path}", fix="check the path, and the catalog's links: a file they name is missing") from None
+        except UnicodeDecodeError:
+            raise CorruptFile(f"STAC file {path} is not UTF-8 text", fix="re-download or regenerate the catalog") from None
+        except OSError as e:
+            raise InvalidInput(f"cannot read STAC file {path} ({e.strerror or e})", fix="pass a readable JSON file") from None
+
+    def read_json(self, source, *args, **kwargs) -> dict:
+        href = str(os.fspath(source))
+        txt = self.read_text(source, *args, **kwargs)
+        try: d = json.loads(txt)
+        except ValueError as e:
+            where = f" ({e.msg} at line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+            raise CorruptFile(f"STAC file {href} is not valid JSON{where}: it is truncated or damaged",
+                              fix="re-download or regenerate the catalog") from None
+        if not isinstance(d, dict): raise InvalidInput(f"{href} is JSON but not STAC: it holds a {type(d).__name__}", fix=_NOT_STAC)
+        return d
+
+    def read_stac_object(self, source, root=None, *args, **kwargs):
+        href = str(os.fspath(source))
+        d = self.read_json(source, *args, **kwargs)
+        if not d.get("stac_version"):
+            raise InvalidInput(f"{href} is JSON but not STAC: it has no stac_version (type {d.get('type')!r})", fix=_NOT_STAC)
+        try: return self.stac_object_from_dict(d, href=source, root=root, preserve_dict=False)
+        except WorldsatError: raise
+        except Exception as e:   # pystac raises STACTypeError, KeyError, ValueError, TypeError... for malformed objects
+            raise InvalidInput(f"{href} is not a valid STAC {d.get('type') or 'object'} ({type(e).__name__}: {str(e)[:200]})",
+                               fix="fix the file (validate it, e.g. with stac-validator)") from None
+
+def read_stac(href, # a path or http(s) URL of a STAC catalog, collection or item
+              retries=None) -> pystac.STACObject: # for http(s): a `worldsat.data.load.Retry`, or a number of retries
+    "The STAC object at `href`, read with `WorldsatStacIO` (so are the children and items it links to)."
+    return WorldsatStacIO(retries).read_stac_object(str(href))
 
 # %% ../../nbs/11_data.stac.ipynb #bd4c078e
 STAC_API_CONFORMANCE = [
@@ -80,7 +143,7 @@ def _read_root(catalog) -> pystac.Catalog:
     href = p/"catalog.json" if p.is_dir() else p
     if p.is_dir() and not href.exists() and (p/"collection.json").exists(): href = p/"collection.json"
     if not href.exists(): raise InvalidInput(f"no STAC catalog at {str(catalog)!r}", fix="pass a folder holding catalog.json, or its path")
-    return pystac.read_file(str(href))
+    return read_stac(str(href))
 
 # %% ../../nbs/11_data.stac.ipynb #d6c8e1b7
 class StacApiServer:
@@ -461,13 +524,20 @@ class GeoParquetCatalog(Catalog):
 # %% ../../nbs/11_data.stac.ipynb #b5421784
 NAMED_CATALOGS = {"earth-search": earth_search, "planetary-computer": planetary_computer}
 
-def open_catalog(source) -> Catalog:
+def _as_retry(retries):
+    from worldsat.data.load import as_retry
+    return as_retry(retries)
+
+def open_catalog(source, # a catalog name, a STAC API URL, a static catalog (folder, JSON file or its URL), a .parquet file
+                 retries=None) -> Catalog: # remote reads: a `worldsat.data.load.Retry` or a number of retries
     "The `Catalog` for `source`: a catalog name, a STAC API URL, a stac-geoparquet file, a static catalog, or a Catalog."
     if isinstance(source, Catalog): return source
+    api = {} if retries is None else {"max_retries": _as_retry(retries).attempts - 1}
     if isinstance(source, str):
-        if source.lower() in NAMED_CATALOGS: return NAMED_CATALOGS[source.lower()]()
-        if urllib.parse.urlsplit(source).scheme in ("http", "https"):
-            return StaticCatalog(source) if urllib.parse.urlsplit(source).path.endswith(".json") else StacApiCatalog(source)
+        if source.lower() in NAMED_CATALOGS: return NAMED_CATALOGS[source.lower()](**api)
+        if urllib.parse.urlsplit(source).scheme.lower() in ("http", "https"):
+            if urllib.parse.urlsplit(source).path.lower().endswith(".json"): return StaticCatalog(source, retries)
+            return StacApiCatalog(source, **api)
     if isinstance(source, (str, Path)):
         p = Path(source)
         if p.suffix.lower() in (".parquet", ".geoparquet"): return GeoParquetCatalog(p)

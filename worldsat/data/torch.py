@@ -17,8 +17,8 @@ import rasterio
 import torch
 from torch.utils.data import Dataset
 
-from ..core import (BandMismatch, Channel, DataUnavailable, IncompatibleWeights, InvalidInput, Normalization,
-                           RECIPES, UnknownName, recipe)
+from ..core import (BandMismatch, Channel, CorruptFile, DataUnavailable, IncompatibleWeights, InvalidInput, Normalization,
+                           RECIPES, UnknownName, WorldsatError, inside, recipe)
 from ..core import _apply_channel   # the per-channel formula of `Normalization.apply`
 
 # %% auto #0
@@ -27,13 +27,21 @@ __all__ = ['SATLAS_BANDS', 'SSL4EO_BANDS', 'as_normalization', 'select_channels'
            'worldsat_dataloaders', 'SatlasDataset', 'SSL4EODataset']
 
 # %% ../../nbs/18_data.torch.ipynb #c64e5f9f
+def _json_file(f:Path):
+    "The JSON in file `f`; `CorruptFile` naming it when it is not JSON."
+    try: return json.loads(Path(f).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFile(f"{f} is not valid JSON ({type(e).__name__})", fix="rewrite it: run the same build on the dataset folder again") from None
+
 def as_normalization(norm) -> Normalization:
     "`norm` as a `Normalization`: a recipe name, a path to its JSON, its dict, or a `Normalization`."
     if isinstance(norm, Normalization): return norm
     if isinstance(norm, dict): return Normalization.from_dict(norm)
     if isinstance(norm, (str, os.PathLike)):
         if isinstance(norm, str) and norm in RECIPES: return recipe(norm)
-        if Path(norm).is_file(): return Normalization.load(norm)
+        if Path(norm).is_file(): return Normalization.from_dict(_json_file(norm))
+        if isinstance(norm, os.PathLike) or str(norm).endswith(".json"):
+            raise InvalidInput(f"normalization file {str(norm)!r} does not exist", fix="pass an existing normalization.json, or a recipe name")
         return recipe(str(norm))   # raises UnknownName listing the recipes
     raise InvalidInput(f"cannot use {type(norm).__name__} {norm!r} as a normalization",
                        fix="pass a recipe name, a Normalization, its dict, or a normalization.json path")
@@ -129,6 +137,11 @@ def _sample_dict(image, clear, mask, targets:dict, sample_id:str, transform) -> 
          **{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}, "sample_id": sample_id}
     return transform(d) if transform is not None else d
 
+def _corrupt(root, sid:str, e:Exception) -> CorruptFile:
+    "The error of a sample whose Zarr group cannot be read (a dataset written before checksums, damaged since)."
+    return CorruptFile(f"sample {sid} of dataset {root} cannot be read ({type(e).__name__}: {str(e)[:200]})",
+                       fix=f"rebuild the sample: delete samples.zarr/{sid} and manifest/{sid}.json, then run the same build again")
+
 class WorldsatDataset(Dataset):
     "The samples of one split of a worldsat dataset, as dicts of tensors (read lazily from Zarr)."
     def __init__(self, root, # the dataset folder (holding index.parquet and samples.zarr)
@@ -140,10 +153,9 @@ class WorldsatDataset(Dataset):
                  transform:Callable|Sequence[Callable]|None=None, # applied to each sample dict (e.g. `RandomFlipRotate`)
                  model_normalization=None, # the recipe a model was trained with: must agree with the one applied
                 ):
+        from worldsat.data.dataset import read_index
+        idx = read_index(root, columns=["sample_id", "status", "split"], geo=False)   # checks the folder and the index
         root = Path(root)
-        if not (root/"index.parquet").is_file():
-            raise DataUnavailable(f"{root} has no index.parquet", fix="pass a folder written by worldsat.data.dataset.build")
-        idx = pd.read_parquet(root/"index.parquet", columns=["sample_id", "status", "split"])
         idx = idx[idx.status == "written"]
         known = {"train", "val", "test", "buffer"} | set(idx.split.dropna())
         if split is not None:
@@ -152,11 +164,12 @@ class WorldsatDataset(Dataset):
             if bad: raise InvalidInput(f"unknown split {bad[0]!r}", fix=f"use one of {sorted(known)}, or None for every sample")
             idx = idx[idx.split.isin(splits)]
         self.root, self.split, self.times, self.targets = str(root), split, _check_times(times), tuple(targets)
-        cfg = json.loads((root/"config.json").read_text()) if (root/"config.json").is_file() else {}
+        cfg = _json_file(root/"config.json") if (root/"config.json").is_file() else {}
         self.classes = list(cfg.get("classes") or [])   # segmentation value i + 1 is classes[i]
         self.sample_ids = sorted(idx.sample_id)
         self.transform = _compose(transform)
-        self.dataset_normalization = Normalization.load(root/"normalization.json")
+        self._verified = set()    # samples whose files were checked against the manifest's checksums (once per reader)
+        self.dataset_normalization = as_normalization(root/"normalization.json")
         first = self._open(self.sample_ids[0]) if self.sample_ids else None
         self.source_bands = [str(b) for b in first["band"][:]] if first is not None else []
         if normalization is False:
@@ -185,14 +198,26 @@ class WorldsatDataset(Dataset):
                                               f"{[k for k in _TARGET_DTYPES if k in first]})")
 
     def _open(self, sid:str):
+        "The sample's Zarr group, its files first checked against the checksums of its manifest entry."
         import zarr
-        return zarr.open_group(str(Path(self.root)/"samples.zarr"/sid), mode="r")
+        from worldsat.data.dataset import verify_sample
+        p = inside(Path(self.root)/"samples.zarr", sid, what="sample id")
+        if sid not in self._verified:
+            verify_sample(self.root, sid)
+            self._verified.add(sid)
+        try: return zarr.open_group(str(p), mode="r")
+        except Exception as e: raise _corrupt(self.root, sid, e) from None
 
     def __len__(self): return len(self.sample_ids)
 
     def __getitem__(self, i:int) -> dict:
         sid = self.sample_ids[i]
         g = self._open(sid)
+        try: return self._read(g, sid)
+        except WorldsatError: raise
+        except Exception as e: raise _corrupt(self.root, sid, e) from None
+
+    def _read(self, g, sid:str) -> dict:
         bands = [str(b) for b in g["band"][:]]
         keep = time_steps(g["image"].shape[0], self.times)
         need = sorted({bands.index(s) for s in (self.normalization.sources if self.normalization else self.channels)})

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import worldsat
 from ..core import BandMismatch, CRSMismatch, InvalidInput, NoScenesFound, atomic_path, progress as _progress
 from ..viz import map_text, save_map, to_rgb
+from .models import sr_device
 
 # %% auto #0
 __all__ = ['tile_windows', 'blend_weights', 'predict_array', 'hr_grid', 'predict_area', 'write_sr_cog', 'sr_map', 'plot_sr']
@@ -97,7 +98,7 @@ def blend_weights(tile_h:int, tile_w:int, # low-res tile size (pixels)
 # %% ../../nbs/24_sr.infer.ipynb #9ea34048
 def _model_device(model, device) -> torch.device:
     if device is not None:
-        device = torch.device(device)
+        device = sr_device(device)
         model.to(device)
         return device
     p = next(iter(list(model.parameters()) + list(model.buffers())), None)
@@ -444,12 +445,16 @@ def sr_map(lr, # low-res: (band, y, x) / (time, band, y, x) DataArray, a loaded 
     return m
 
 def plot_sr(lr, sr, hr=None, # as for `sr_map`
-            normalization=None, bands:Sequence[int]=(0, 1, 2), lo:float=2, hi:float=98, size:float=4.0, titles=None):
+            normalization=None, bands:Sequence[int]=(0, 1, 2), lo:float=2, hi:float=98, size:float=4.0, titles=None,
+            fig=None): # a `matplotlib.figure.Figure` to draw on (default: a new pyplot figure); `Figure()` writes files without pyplot
     "Low-res | SR | high-res side by side, with one stretch (percentiles of the SR image)."
     views = [_as_view(x, normalization, w, bands) for x, w in ((lr, "low-res"), (sr, "SR"), (hr, "high-res"))]
     a, b = _shared_stretch([views[1], views[0], views[2]], lo, hi)
     shown = [(v, t) for v, t in zip(views, titles or ("low-res", "SR", "high-res")) if v is not None]
-    fig, axs = plt.subplots(1, len(shown), figsize=(size * len(shown), size + 0.3), squeeze=False)
+    figsize = (size * len(shown), size + 0.3)
+    if fig is None: fig = plt.figure(figsize=figsize)
+    else: fig.set_size_inches(*figsize)
+    axs = fig.subplots(1, len(shown), squeeze=False)
     for ax, (v, t) in zip(axs[0], shown):
         x0, y0, x1, y1 = v.rio.bounds()
         ax.imshow(to_rgb(_apply(v.values, a, b)), extent=(x0, x1, y0, y1), interpolation="nearest")

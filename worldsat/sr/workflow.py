@@ -13,10 +13,11 @@ from typing import Sequence
 import numpy as np, pandas as pd, rasterio, torch
 from affine import Affine
 
-from ..core import InvalidInput, UnknownName, NoScenesFound, DataUnavailable, atomic_path
+from ..core import (WorldsatError, InvalidInput, UnknownName, NoScenesFound, DataUnavailable, IncompatibleWeights,
+                           atomic_path, output_dir)
 from ..geo import Cell
 from .train import SRConfig, train_sr, sr_samples, load_sr_model, compare
-from .models import make_model
+from .models import make_model, sr_device
 
 # %% auto #0
 __all__ = ['RESULT_MODELS', 'train_models', 'markdown_table', 'results_table', 'sample_site_target', 'aoi_cell', 'predict_scenes',
@@ -36,9 +37,11 @@ def train_models(out, # folder: one run folder per model inside
                  model_kw:dict|None=None, # architecture options per model, e.g. {"highresnet": {"hidden": 64}}
                  **overrides) -> dict: # other `SRConfig` settings for all models
     "Train (or resume) each model of the comparison set into `out/<model>`; returns {model: train_sr's result}."
+    models = [models] if isinstance(models, str) else list(models)
     bad = [m for m in models if m not in RESULT_MODELS]
     if bad: raise UnknownName(f"models {bad} are not in the comparison set", fix=f"use some of {list(RESULT_MODELS)}")
-    out, res, cache = Path(out), {}, {}
+    sr_device(device)                                   # a bad device is refused before any data is read
+    out, res, cache = output_dir(out, what="out"), {}, {}
     for m in models:
         d = {"data": data, "model": m, "epochs": epochs, "seed": seed, **RESULT_MODELS[m], **overrides}
         d["model_kw"] = {**d.get("model_kw", {}), **(model_kw or {}).get(m, {})}
@@ -52,7 +55,7 @@ def train_models(out, # folder: one run folder per model inside
 def _runs(paths) -> list:
     "Run folders from `paths`: run folders themselves, or folders holding run folders."
     out = []
-    for p in map(Path, paths):
+    for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if (p/"best.pt").exists(): out.append(p)
         elif p.is_dir() and any((q/"best.pt").exists() for q in p.iterdir() if q.is_dir()):
             out += sorted(q for q in p.iterdir() if (q/"best.pt").exists())
@@ -73,18 +76,23 @@ def results_table(runs:Sequence, # run folders (or folders of them); "bicubic" i
                   out=None, # also write results.csv and results.md here
                   device=None) -> pd.DataFrame:
     "Mean cPSNR, cSSIM, PSNR and SSIM of each run's best model on `split`, with its gain over bicubic."
+    if split not in ("train", "valid", "test"): raise InvalidInput(f"split {split!r}", fix="use test, valid or train")
+    sr_device(device)
+    if out is not None: out = output_dir(out, what="out")
     runs = _runs(runs)
     if not runs: raise DataUnavailable("no run folders given", fix="pass run folders from `worldsat sr train`")
     models, cfg0 = {}, None
     for r in runs:
         model, norm, info = load_sr_model(r, device=device)
-        cfg = SRConfig.from_dict(info["config"])
+        try: cfg = SRConfig.from_dict(info.get("config"))
+        except WorldsatError as e:
+            raise IncompatibleWeights(f"SR model {str(r/'best.pt')!r}: its training settings are not valid ({e.message})",
+                                      fix="give run folders written by `worldsat sr train`") from None
         if cfg0 is None: cfg0 = cfg
         name = r.name if r.name not in models else f"{r.parent.name}/{r.name}"
         models[name] = model
     if data is not None: cfg0 = SRConfig.from_dict({**cfg0.to_dict(), "data": data})
     samples = sr_samples(cfg0)
-    if split not in ("train", "valid", "test"): raise InvalidInput(f"split {split!r}", fix="use test, valid or train")
     chosen = samples[split]
     if not len(chosen): raise DataUnavailable(f"the data {cfg0.data!r} has no {split!r} samples", fix="evaluate on another split")
     s0 = chosen[0]
@@ -94,7 +102,7 @@ def results_table(runs:Sequence, # run folders (or folders of them); "bicubic" i
     tab = compare(models, chosen, border=cfg0.border, device=device)
     tab.attrs["split"], tab.attrs["data"] = split, cfg0.data
     if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out/"results.csv") as tmp: tab.to_csv(tmp)
         with atomic_path(out/"results.md") as tmp: tmp.write_text(markdown_table(tab))
     return tab
@@ -150,12 +158,17 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
                    normalization=None, # needed when `run` is a model object
                    k:int|None=None, tile:int=64, overlap:int=16, device=None, show_progress:bool=True) -> dict:
     "Super-resolve `cell` from `scenes`: write the SR COG, a map and a figure; score against `hr_path` if given."
-    import matplotlib
+    from matplotlib.figure import Figure
     from worldsat.data.load import load
     from worldsat.sr.infer import predict_area, write_sr_cog, sr_map, plot_sr
     from worldsat.viz import save_map
     from worldsat.sr.data import SRNormalization
-    if isinstance(run, torch.nn.Module): model, norm, info, ckpt = run, normalization, {}, None
+    out = output_dir(out, what="out")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+        raise InvalidInput(f"k={k!r} is not a number of revisits", fix="use a whole number >= 1 (default: the model's)")
+    if isinstance(run, torch.nn.Module):
+        sr_device(device)
+        model, norm, info, ckpt = run, normalization, {}, None
     else:
         model, norm, info = load_sr_model(run, device=device)
         ckpt = Path(run)/"best.pt" if Path(run).is_dir() else Path(run)
@@ -163,21 +176,18 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
     norm = norm if isinstance(norm, SRNormalization) else SRNormalization.from_dict(norm)
     k = k or (info.get("config") or {}).get("k", 8)
     if not scenes: raise NoScenesFound(f"no scenes over cell {cell.id}", fix="widen the dates or check the AOI")
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     cube = load(scenes, cell, bands=list(norm.bands), scale=False, dtype=None).compute()
     sr = predict_area(model, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, device=device, progress=show_progress)
+    out.mkdir(parents=True, exist_ok=True)                  # only now that there is something to write
     prov = {"run": str(run) if not isinstance(run, torch.nn.Module) else "", "cell": cell.id}
     cog = write_sr_cog(sr, out/"sr.tif", normalization=norm, provenance=prov, checkpoint=ckpt)
     chosen = json.loads(sr.attrs["input_items"])
     lr = cube.sel(time=[t for t, i in zip(cube.time.values, cube.item_id.values) if str(i) in chosen])
     m = sr_map(lr, cog, hr_path, normalization=norm)
     save_map(m, out/"map.html")
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-    fig = plot_sr(lr, cog, hr_path, normalization=norm)
+    fig = plot_sr(lr, cog, hr_path, normalization=norm, fig=Figure())   # no pyplot: the user's backend stays as it is
     with atomic_path(out/"sr.png") as tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     res = {"sr": str(cog), "map": str(out/"map.html"), "figure": str(out/"sr.png"), "inputs": chosen,
            "seconds": round(time.time() - t0, 2), "lr_shape": [int(cube.sizes["y"]), int(cube.sizes["x"])],
            "sr_shape": [int(sr.sizes["y"]), int(sr.sizes["x"])]}
@@ -193,6 +203,8 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
 
 def predict_site(run, site:str="pampas", out="sr-predict", window_days:int=60, **kw) -> dict:
     "Super-resolve a sample-world site over its high-res footprint (scored against the high-res image)."
+    if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0:
+        raise InvalidInput(f"window_days={window_days!r} is not a number of days", fix="use a whole number >= 0")
     cat, hr, cell = sample_site_target(site)
     d = pd.Timestamp(hr.datetime).tz_localize(None)
     scenes = cat.search("sentinel-2-l2a", aoi=cell.geometry_wgs84(), start=str((d - pd.Timedelta(days=window_days)).date()),
