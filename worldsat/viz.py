@@ -221,8 +221,7 @@ def _features(data, name:str) -> list:
     if isinstance(data, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if data.crs is None: raise InvalidInput(f"map layer {name!r}: the data has no CRS", fix="set one with .set_crs(...)")
         gdf = data.to_crs(4326) if isinstance(data, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=data.to_crs(4326))
-        props = [{k: v for k, v in r.items() if k != gdf.geometry.name} for r in gdf.drop(columns=gdf.geometry.name).to_dict("records")] \
-                if len(gdf.columns) > 1 else [{} for _ in range(len(gdf))]
+        props = gdf.drop(columns=gdf.geometry.name).to_dict("records") if len(gdf.columns) > 1 else [{} for _ in range(len(gdf))]
         feats = [{"geometry": g, "properties": p} for g, p in zip(gdf.geometry, props)]
     else:
         if not isinstance(data, (dict, list, tuple)) and hasattr(data, "__geo_interface__"): data = data.__geo_interface__
@@ -240,7 +239,7 @@ def _features(data, name:str) -> list:
             raise InvalidInput(f"map layer {name!r}: a feature's geometry is not valid GeoJSON ({e})", fix="check the data") from None
         if g is None or g.is_empty: continue
         p = f.get("properties") or {}
-        out.append({"geometry": shapely.geometry.mapping(g), "properties": dict(p) if isinstance(p, dict) else {"value": p}})
+        out.append({"geometry": shapely.geometry.mapping(g), "properties": {str(k): v for k, v in p.items()} if isinstance(p, dict) else {"value": p}})
     return out
 
 def geojson_layer(data, # a GeoDataFrame/GeoSeries (any CRS), a GeoJSON dict, a list of features, or anything with `__geo_interface__` (lon/lat)
@@ -261,12 +260,13 @@ def geojson_layer(data, # a GeoDataFrame/GeoSeries (any CRS), a GeoJSON dict, a 
     styles = [dict(style(f["properties"]) if callable(style) else style or {}) for f in feats]
     for f, s in zip(feats, styles):                      # circle markers are filled with their line colour unless told
         if f["geometry"]["type"] in ("Point", "MultiPoint") and "color" in s: s.setdefault("fillColor", s["color"])
+    keys = [f"_{k}" if k in ("style", "highlight") else k for k in fields]   # names folium keeps for itself
     # our own ids (folium would otherwise pick a property *name* as the feature key and write it into the page's script)
     gj = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": str(i), "geometry": f["geometry"], "properties": {k: _shown(f["properties"].get(k)) for k in fields}}
-        for i, f in enumerate(feats)]}
-    tip = folium.GeoJsonTooltip(fields, aliases=aliases, sticky=True) if fields and feats else None
-    pop = folium.GeoJsonPopup(fields, aliases=aliases) if popup and fields and feats else None
+        {"type": "Feature", "id": str(i), "geometry": f["geometry"],
+         "properties": {k: _shown(f["properties"].get(name)) for k, name in zip(keys, fields)}} for i, f in enumerate(feats)]}
+    tip = folium.GeoJsonTooltip(keys, aliases=aliases, sticky=True) if fields and feats else None
+    pop = folium.GeoJsonPopup(keys, aliases=aliases) if popup and fields and feats else None
     return folium.GeoJson(gj, name=map_text(name), style_function=lambda f: styles[int(f["id"])], tooltip=tip, popup=pop,
                           marker=folium.CircleMarker(radius=radius, fill=True, fill_opacity=0.8))
 

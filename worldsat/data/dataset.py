@@ -277,7 +277,9 @@ def _name_of(loc:tuple, names:dict|None=None) -> str:
     "A setting's path as text: ('rules', 2, 'max') -> 'rules[2].max'; the first key as `names` calls it."
     out = ""
     for i, part in enumerate(loc):
-        if isinstance(part, int): out += f"[{part}]"
+        if part == "[key]": continue                                                # a mapping's key: named below
+        if i + 1 < len(loc) and loc[i + 1] == "[key]": out += " key"
+        elif isinstance(part, int): out += f"[{part}]"
         elif i and isinstance(loc[i - 1], int) and part in RULES: continue   # the discriminating tag of a rule
         elif not out: out = (names or {}).get(part, part)
         else: out += f".{part}"
@@ -327,31 +329,16 @@ def _invalid(err:ValidationError, source:str, names:dict|None=None) -> InvalidIn
     return InvalidInput(f"{source} has {len(lines)} problems:\n  - " + "\n  - ".join(lines), fix=fix)
 
 # %% ../../nbs/17_data.dataset.ipynb #ac980e39
-def _read_vectors(p:Path) -> gpd.GeoDataFrame:
-    "A vector file read with geopandas; `CorruptFile` naming it when it cannot be read."
-    try: return gpd.read_parquet(p) if p.suffix in (".parquet", ".geoparquet") else gpd.read_file(p)
-    except Exception as e:
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise CorruptFile(f"labels file {str(p)!r} cannot be read as vector data ({why})",
-                          fix="pass a readable GeoParquet, GeoPackage or GeoJSON file") from None
-
 def _labels_for(cfg:BuildConfig):
-    "The build's labels (None without labels), checked: a CRS, the label column, and every class of `classes` in it."
+    "The build's labels (None without labels), checked by `read_labels` and for every class of `classes` in the label column."
+    from worldsat.data.labels import read_labels
     if cfg.labels is None: return None
     if cfg.labels == "sample":
         from worldsat.sample import sample_world
         root = sample_world(show_progress=False)
         parts = [gpd.read_parquet(p).to_crs(4326) for p in sorted((root/"labels").glob("*/labels.parquet"))]
-        lab, name = pd.concat(parts, ignore_index=True), "the sample world's labels"
-    else:
-        p = Path(cfg.labels)
-        if not p.is_file(): raise InvalidInput(f"labels file {str(p)!r} {'is a folder' if p.is_dir() else 'does not exist'}",
-                                               fix="check the labels path in the build config")
-        lab, name = _read_vectors(p), f"labels file {str(p)!r}"
-    if lab.crs is None: raise InvalidInput(f"{name} has no CRS", fix="write the file with its CRS (GeoJSON: WGS 84 lon/lat)")
-    if cfg.label_column not in lab.columns:
-        raise InvalidInput(f"{name} has no column {cfg.label_column!r} (it has {[c for c in lab.columns if c != 'geometry']})",
-                           fix="set label_column to the column that holds the class names")
+        lab, name = read_labels(pd.concat(parts, ignore_index=True), column=cfg.label_column), "the sample world's labels"
+    else: lab, name = read_labels(cfg.labels, column=cfg.label_column), f"labels file {cfg.labels!r}"
     have = set(lab[cfg.label_column].dropna().astype(str))
     missing = [c for c in cfg.classes or [] if c not in have]
     if missing: raise InvalidInput(f"classes {missing} do not occur in column {cfg.label_column!r} of {name} (it has {sorted(have)[:20]})",

@@ -280,11 +280,11 @@ def read_worldsat(root, # a dataset folder built with a `target`
                   coregister:bool=False, # measure the shifts (into meta) without dropping anything
                   show_progress:bool=False) -> SRSamples:
     "The SR samples of a worldsat dataset built with a high-res target."
-    import xarray as xr
+    from worldsat.data.dataset import read_index, open_sample
     root = Path(root)
     if not (root/"index.parquet").is_file():
         raise DataUnavailable(f"{root} has no index.parquet", fix="pass a folder written by worldsat.data.dataset.build")
-    idx = pd.read_parquet(root/"index.parquet")
+    idx = read_index(root, geo=False)                   # CorruptFile when the index is damaged
     if "target_item" not in idx.columns or not (idx.target_item.fillna("") != "").any():
         raise DataUnavailable(f"dataset {root} has no high-res target", fix='build it with target={"collection": "highres", "resolution": 2.5}')
     idx = idx[idx.status == "written"]
@@ -295,7 +295,7 @@ def read_worldsat(root, # a dataset folder built with a `target`
     samples, skipped, norm = [], [], None
     for r in progress(list(idx.itertuples()), desc="reading SR samples", disable=not show_progress or None):
         sid = r.sample_id
-        ds = xr.open_zarr(root/"samples.zarr"/sid, consolidated=True, mask_and_scale=False)
+        ds = open_sample(root, sid, mask_and_scale=False)  # checked against the manifest's checksums (CorruptFile)
         all_b, all_hb = [str(b) for b in ds.band.values], [str(b) for b in ds.target_band.values]
         b = list(bands) if bands is not None else all_b
         hb = list(hr_bands) if hr_bands is not None else all_hb

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import BandMismatch, InvalidInput, UnknownName
+from ..core import BandMismatch, InvalidInput, UnknownName, WorldsatError
 
 # %% auto #0
 __all__ = ['SIZES', 'MODELS', 'out_size', 'frame_valid', 'clear_mean', 'SRModel', 'n_params', 'Bicubic', 'SRCNN', 'ResBlock',
@@ -277,6 +277,7 @@ def make_model(name:str, # "bicubic", "srcnn", "srcnn-mf" or "highresnet"
             raise InvalidInput(f"model {name!r} with frames={asked!r}", fix='use "srcnn" (single) or "srcnn-mf" (multi)')
         kw["frames"] = frames
     try: model = MODELS[name](**kw)
+    except WorldsatError: raise
     except (TypeError, ValueError, RuntimeError) as e:     # an unknown option, or a size torch refuses (hidden=-2)
         raise InvalidInput(f"make_model({name!r}, ...): {e}", fix=f"see help(worldsat.sr.models.{MODELS[name].__name__})") from None
     empty = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear))
