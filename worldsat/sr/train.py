@@ -75,7 +75,9 @@ def _config_types() -> dict:
     from pydantic import TypeAdapter
     return {k: TypeAdapter(t) for k, t in get_type_hints(SRConfig).items()}
 
-def _type_name(name:str) -> str: return str(SRConfig.__annotations__[name])
+def _type_name(name:str) -> str:
+    t = SRConfig.__annotations__[name]
+    return t if isinstance(t, str) else t.__name__ if isinstance(t, type) else str(t)
 
 def _check_config(cfg:SRConfig):
     "Refuse settings of the wrong type or out of range, naming the setting (types are checked by pydantic, strictly)."
@@ -85,7 +87,7 @@ def _check_config(cfg:SRConfig):
         v = getattr(cfg, name)
         try: hints[name].validate_python(v, strict=True)
         except ValidationError:
-            raise InvalidInput(f"SR setting {name}={v!r} is not a {_type_name(name)}",
+            raise InvalidInput(f"SR setting {name}={v!r} is not of type {_type_name(name)}",
                                fix=f"give {name} a value of type {_type_name(name)}") from None
         if name in _LIMITS and (v < _LIMITS[name] or not math.isfinite(v)):
             raise InvalidInput(f"SR setting {name}={v!r} is out of range", fix=f"use a finite value >= {_LIMITS[name]}")
