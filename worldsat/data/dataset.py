@@ -37,7 +37,7 @@ RULES = {n: getattr(_select, n) for n in ["SceneCloud", "AOICloud", "Coverage", 
 
 def _show(v, n:int=60) -> str:
     s = repr(v)
-    return s if len(s) <= n else s[:n - 4] + "...'"
+    return s if len(s) <= n else s[:n - 3] + "..."
 
 def _bad(kind:str, msg:str, value) -> PydanticCustomError: return PydanticCustomError(kind, msg, {"value": _show(value)})
 
@@ -571,8 +571,13 @@ def _task(cell, scenes, cfg_dict, out, labels, targets=None):
     cfg = BuildConfig.from_dict(cfg_dict)
     # the sample's own (small) dask graph runs right here: handing its many tiny tasks to the cluster's scheduler
     # from inside a task costs more than reading the pixels (a 32 px cell builds about 3x faster this way)
+    err = None
     with dask.config.set(scheduler="synchronous"):
-        entry = build_sample(cell, scenes, cfg, out, labels, targets)
+        try: entry = build_sample(cell, scenes, cfg, out, labels, targets)
+        # the error crosses to the client as itself: raised anew outside this block, without the chain of exceptions
+        # behind it (distributed pickles that chain too, and a library's exception in it may not pickle)
+        except WorldsatError as e: err = type(e)(e.message, e.fix)
+    if err is not None: raise err
     write_json(_entry_path(Path(out), cell.id), entry)
     return entry
 
@@ -636,10 +641,12 @@ def _undo(out:Path, new_root:Path|None, before:set):
 
 def _connect(address:str|None, n_workers:int) -> tuple:
     "(cluster, client): a LocalCluster started here, or a client of the scheduler at `address`."
+    import logging
     from distributed import Client, LocalCluster
     if address is None:
+        # the workers log nothing: an error in a sample reaches the user once, as itself, from `build`
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               host="127.0.0.1", silence_logs=40)
+                               host="127.0.0.1", silence_logs=logging.CRITICAL)
         try: return cluster, Client(cluster)
         except BaseException: cluster.close(); raise
     try: return None, Client(address, timeout=20)

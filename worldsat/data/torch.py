@@ -124,8 +124,12 @@ _TARGET_DTYPES = {"segmentation": np.int64, "instances": np.int64, "coverage": n
                   "overlap_partial": np.bool_, "overlap_full": np.bool_}
 
 def _compose(transform):
+    "One callable of `transform`: None, a callable, or a list of callables applied in turn."
     if transform is None or callable(transform): return transform
-    tfms = list(transform)
+    tfms = list(transform) if isinstance(transform, (list, tuple)) else None
+    if tfms is None or not all(callable(t) for t in tfms):
+        raise InvalidInput(f"transform {transform!r} is not a callable or a list of callables",
+                           fix="pass e.g. RandomFlipRotate() or [RandomFlipRotate(), RandomCrop(16)]")
     def _all(d):
         for t in tfms: d = t(d)
         return d

@@ -201,8 +201,8 @@ def _torch_error(e:Exception) -> str:
     "The useful part of torch's weights-only refusal (the object it would have built or called)."
     s = str(e)
     m = re.search(r"GLOBAL ([\w.]+)", s) or re.search(r"(Unsupported operand \d+)", s)
-    return (f"it asks for the Python object {m.group(1)}" if m.group(0).startswith("GLOBAL") else m.group(1).lower()) if m \
-        else s.strip().splitlines()[-1][:200]
+    if m is None: return "it holds something other than tensors and plain values"
+    return f"it asks for the Python object {m.group(1)}" if m.group(0).startswith("GLOBAL") else m.group(1).lower()
 
 def read_checkpoint(path, # a `.pt` file written by worldsat
                     what:str="checkpoint", # what the file is, for messages ("SR model", "training checkpoint")
@@ -223,25 +223,26 @@ def read_checkpoint(path, # a `.pt` file written by worldsat
                                   fix="give a .pt file written by worldsat")
     return d
 
-def _check_fit(model:torch.nn.Module, state, path, what:str):
+def _check_fit(model:torch.nn.Module, state, path, what:str, fix:str|None=None):
     own = model.state_dict()
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise IncompatibleWeights(f"{what} {str(path)!r}: its weights are not a dict of named tensors", fix="give a .pt file written by worldsat")
+        raise IncompatibleWeights(f"{what} {str(path)!r}: its weights are not a dict of named tensors", fix=fix or "give a .pt file written by worldsat")
     for k, v in own.items():
         if k not in state:
             raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: it lacks {k!r} {tuple(v.shape)}",
-                                      fix="load it into the architecture it was trained with")
+                                      fix=fix or "load it into the architecture it was trained with")
         if tuple(state[k].shape) != tuple(v.shape):
             raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: {k!r} is {tuple(state[k].shape)} in the file "
-                                      f"but {tuple(v.shape)} in the model", fix="load it into the architecture (bands, hidden size) it was trained with")
+                                      f"but {tuple(v.shape)} in the model", fix=fix or "load it into the architecture (bands, hidden size) it was trained with")
     extra = [k for k in state if k not in own]
     if extra: raise IncompatibleWeights(f"{what} {str(path)!r} does not fit the model: the model has no {extra[0]!r}",
-                                        fix="load it into the architecture it was trained with")
+                                        fix=fix or "load it into the architecture it was trained with")
 
 def load_weights(model:torch.nn.Module, state, # the model, and a state dict from a checkpoint
-                 path, what:str="checkpoint"): # the file it came from, for messages
+                 path, what:str="checkpoint", # the file it came from, for messages
+                 fix:str|None=None): # what to do when they do not fit (default: use the architecture they were trained with)
     "Load `state` into `model`, refusing (naming the first) a missing, extra or differently shaped tensor."
-    _check_fit(model, state, path, what)
+    _check_fit(model, state, path, what, fix)
     model.load_state_dict(state)
     return model
 
@@ -357,7 +358,7 @@ def _resume_state(path:Path, cfg:SRConfig, model) -> dict:
             raise CorruptFile(f"training checkpoint {str(path)!r} has no valid {k!r}", fix=fix)
     if st.get("config_key") != cfg.key():
         raise IncompatibleWeights(f"training checkpoint {str(path)!r} was written by a run with other settings", fix=fix)
-    load_weights(model, st["model"], path, "training checkpoint")
+    load_weights(model, st["model"], path, "training checkpoint", fix=fix)
     return st
 
 def _load_opt(opt, sd:dict, path:Path):
