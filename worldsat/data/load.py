@@ -214,6 +214,31 @@ logging.getLogger("odc.loader._rio").addFilter(_WhileRetrying())
 
 _READ_ERRORS = (rasterio.errors.RasterioError, OSError)
 
+# rasterio's reprojection in a dask thread now and then warns that a dataset "has no geotransform" although the result
+# is right (checked against synchronous runs and local reads). worldsat hides that warning while its reads run, and
+# only then: one filter shared by all reading threads, added by the first and removed by the last, leaving the user's
+# filters as they were (`warnings.catch_warnings` is no help here: it is not thread-safe, and in overlapping threads it
+# can leave its filter behind for good).
+_QUIET, _QUIET_LOCK = {"readers": 0, "entry": None}, threading.Lock()
+
+@contextlib.contextmanager
+def _quiet_reprojection():
+    with _QUIET_LOCK:
+        if _QUIET["readers"] == 0:
+            warnings.filterwarnings("ignore", message="Dataset has no geotransform",
+                                    category=rasterio.errors.NotGeoreferencedWarning)
+            _QUIET["entry"] = warnings.filters[0]
+        _QUIET["readers"] += 1
+    try: yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET["readers"] -= 1
+            if _QUIET["readers"] == 0:
+                entry, _QUIET["entry"] = _QUIET["entry"], None
+                for i, f in enumerate(warnings.filters):
+                    if f is entry: del warnings.filters[i]; break
+                getattr(warnings, "_filters_mutated", lambda: None)()
+
 @contextlib.contextmanager
 def _task_env(env:dict):
     "Make `env` the GDAL environment of this thread's reads within the block: entered at the first read, once."
@@ -439,6 +464,9 @@ def _attempts(href:str, attempt:Callable, retry:Retry, what:str="reading"):
 def read_asset(src, cfg, gbox, dst=None, selection=None, retries=None, cache=None,
                asset=None): # (item id, asset key, declared CRS) of `src`, for the CRS check and messages
     "odc-loader's rasterio read of `src` into `gbox`, with worldsat's retries, cache, CRS check and errors."
+    with _quiet_reprojection(): return _read_asset(src, cfg, gbox, dst, selection, retries, cache, asset)
+
+def _read_asset(src, cfg, gbox, dst, selection, retries, cache, asset):
     retry = as_retry(retries)
     env_key = _enter_task_env()
     meta_nodata = src.meta.nodata if src.meta is not None else None
