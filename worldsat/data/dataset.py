@@ -645,7 +645,7 @@ def _connect(address:str|None, n_workers:int) -> tuple:
     from distributed import Client, LocalCluster
     if address is None:
         # the workers log nothing: an error in a sample reaches the user once, as itself, from `build`
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                host="127.0.0.1", silence_logs=logging.CRITICAL)
         try: return cluster, Client(cluster)
         except BaseException: cluster.close(); raise

@@ -38,7 +38,7 @@ except ImportError: _FAST = False
 from shapely.geometry import mapping
 
 from ..core import (BandMismatch, CorruptFile, CorruptRaster, CRSMismatch, DataUnavailable, InvalidInput, NoScenesFound,
-                           RemoteError, WorldsatError, atomic_path, cache_dir, inside, scl_clear)
+                           RemoteError, WorldsatError, atomic_path, cache_dir, inside, output_dir, scl_clear)
 from .catalog import Scene
 
 # %% auto #0
@@ -577,6 +577,9 @@ _GROUPBY = {None: "id", "id": "id", "solar_day": "solar_day", "time": "time"}
 
 def _select_bands(scenes, bands, mask_with) -> list:
     if bands is None:
+        if empty := [s.id for s in scenes if not [n for n in s.bands if n != mask_with]]:
+            raise BandMismatch(f"scene{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} ha{'ve' if len(empty) > 1 else 's'} "
+                               "no band to load (no asset worldsat knows as a band)", fix="drop those scenes, or check their items' assets")
         common = [n for n in scenes[0].bands if all(n in s.bands for s in scenes[1:]) and n != mask_with]
         if not common: raise BandMismatch("the scenes have no band in common", fix="load them in separate calls")
         for s in scenes:                          # every scene's bands, not only the first's: none is dropped unsaid
@@ -693,13 +696,23 @@ def _load(scenes, cell, bands=None, resampling="bilinear", chunks=None, dtype="f
     if mask_with is not None and mask_with != "SCL":
         raise InvalidInput(f"mask_with={mask_with!r}: only SCL is understood", fix="pass mask_with='SCL' or None")
     names = _select_bands(scenes, bands, mask_with)
-    out_dtype = None if dtype is None else np.dtype(dtype)
+    try: out_dtype = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"dtype={dtype!r} is not a numpy type", fix="pass e.g. dtype='float32', 'uint16', or None") from None
     is_float = out_dtype is not None and out_dtype.kind == "f"
     if scale and not is_float:
         raise InvalidInput(f"scale=True gives physical values, which need a float dtype, not {dtype!r}",
                            fix="pass scale=False for raw digital numbers, or dtype='float32'")
     methods = dict(resampling) if isinstance(resampling, dict) else {"*": resampling}
+    known = [m for m in rasterio.enums.Resampling.__members__ if m != "rms"]
+    if bad := [(k, v) for k, v in methods.items() if v not in known]:
+        k, v = bad[0]
+        raise InvalidInput(f"resampling {v!r}{'' if k == '*' else f' (for band {k})'} is not a GDAL resampling method",
+                           fix=f"use one of {known}")
     if mask_with: methods[mask_with] = "nearest"
+    if chunks is not None and (not isinstance(chunks, dict) or set(chunks) - {"y", "x"} or
+                               any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in chunks.values())):
+        raise InvalidInput(f"chunks={chunks!r} is not a dict of positive pixel counts for 'y' and 'x'", fix='pass e.g. chunks={"y": 256, "x": 256}')
     chunks = {"y": gbox.shape.y, "x": gbox.shape.x, **(chunks or {}), "time": time_chunk}
     has_mask = [bool(mask_with) and mask_with in s.bands for s in scenes]
     assets = {b.href: (s.id, b.key, b.crs or s.crs) for s, m in zip(scenes, has_mask)
@@ -741,7 +754,7 @@ def save(data, # a Dataset (e.g. from `load`) or DataArray, lazy or not
          path, # the Zarr store to write (a folder)
          overwrite:bool=False) -> Path:
     "Compute `data` and write it as a Zarr (v2) store at `path`, atomically: on any error nothing is left at `path`."
-    path = Path(path)
+    path = output_dir(path, what="the Zarr store")         # not a file, nor under one: nothing written
     if path.exists() and not overwrite:
         raise InvalidInput(f"{path} already exists", fix="pass overwrite=True, or choose another path")
     ds = data.to_dataset(name=data.name or "data") if isinstance(data, xr.DataArray) else data

@@ -327,18 +327,18 @@ class Selection:
         return ax
 
     def map(self, **kw):
-        "A folium map of the AOI and every footprint: green chosen, grey dropped, with the reason in the tooltip."
+        """A folium map of the AOI and every footprint: green chosen, grey dropped, with the reason in the tooltip.
+        Layers are made by `worldsat.viz.geojson_layer`, which escapes every text shown (ids come from catalogs)."""
         import folium
+        from worldsat.viz import geojson_layer
         m = folium.Map(tiles=kw.pop("tiles", "OpenStreetMap"), control_scale=True)
-        folium.GeoJson(self.aoi.__geo_interface__ if hasattr(self.aoi, "__geo_interface__") else self.aoi,
-                       name="AOI", style_function=lambda f: {"color": "#1c7ed6", "weight": 3, "fillOpacity": 0}).add_to(m)
+        geojson_layer(self.aoi, "AOI", fields=[], style={"color": "#1c7ed6", "weight": 3, "fillOpacity": 0}).add_to(m)
         cols = ["scene", "date", "cloud_cover", "aoi_cloud", "chosen", "reason"]
         rep = self.report[cols + ["geometry"]].assign(date=self.report["date"].astype(str), chosen=self.report["chosen"].map({True: "yes", False: "no"}))
         for flag, name, color in (("no", "dropped", "#868e96"), ("yes", "chosen", "#2b8a3e")):
             sub = rep[rep.chosen == flag]
-            if len(sub): folium.GeoJson(sub.to_json(), name=f"{name} ({len(sub)})",
-                                        style_function=lambda f, c=color: {"color": c, "weight": 1.5, "fillOpacity": 0.05},
-                                        tooltip=folium.GeoJsonTooltip(cols)).add_to(m)
+            if len(sub): geojson_layer(sub, f"{name} ({len(sub)})", fields=cols,
+                                       style={"color": color, "weight": 1.5, "fillOpacity": 0.05}).add_to(m)
         b = self.report.total_bounds
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
         folium.LayerControl(collapsed=False).add_to(m)

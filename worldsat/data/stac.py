@@ -476,7 +476,8 @@ class GeoParquetCatalog(Catalog):
             raise InvalidInput(f"no stac-geoparquet file at {str(path)!r}", fix="pass the path of a .parquet file written by write_geoparquet or stac-geoparquet")
         try: self.schema = pq.read_schema(self.path)
         except (pa.ArrowException, OSError) as err:
-            raise InvalidInput(f"{str(path)!r} is not a Parquet file ({_short(err, 120)})", fix="pass a stac-geoparquet file") from None
+            raise CorruptFile(f"{str(path)!r} is not a readable Parquet file, truncated or damaged ({_short(err, 120)})",
+                              fix="write it again with write_geoparquet, or pass another stac-geoparquet file") from None
         missing = {"id", "geometry", "assets"} - set(self.schema.names)
         if missing: raise InvalidInput(f"{str(path)!r} is not stac-geoparquet: it has no column {sorted(missing)}",
                                        fix="write it with write_geoparquet or stac_geoparquet")
