@@ -270,7 +270,7 @@ def _cmd_scenes(a):
 
 _BUILD_OPTIONS = {"aoi": "--aoi", "start": "--start", "end": "--end", "catalog": "--catalog", "collection": "--collection",
                   "cell_size": "--cell-size", "resolution": "--resolution", "labels": "--labels", "classes": "--classes",
-                  "min_clear": "--min-clear", "max_aoi_cloud": "--max-aoi-cloud"}
+                  "min_clear": "--min-clear", "max_aoi_cloud": "--max-aoi-cloud", "split_block_m": "--split-block-m"}
 
 def _build_config(a):
     "The build config of the command line: the --config file, or the options (checked by the config's schema, named as options)."
@@ -419,7 +419,8 @@ def parser() -> argparse.ArgumentParser:
         examples:
           worldsat build --config build.json --out data/beauce
           worldsat build --aoi 1.607,48.224,1.628,48.237 --start 2024-01-01 --end 2024-12-31 --labels sample \\
-                         --classes wheat,maize,rapeseed,grassland --cell-size 32 --out data/beauce
+                         --classes wheat,maize,rapeseed,grassland --cell-size 32 --split-block-m 640 \\
+                         --out data/beauce
           worldsat build --config build.json --out data/big --scheduler tcp://10.0.0.5:8786   (an existing dask cluster)
           worldsat validate data/beauce"""))
     bd.add_argument("--out", required=True, help="dataset folder (an interrupted build there resumes)")
@@ -433,6 +434,8 @@ def parser() -> argparse.ArgumentParser:
     bd.add_argument("--labels", help="vector labels file, or `sample`"); bd.add_argument("--classes", help="label classes, comma-separated, in order")
     bd.add_argument("--max-aoi-cloud", type=float, help="cloud over each cell above this %% drops a scene (default rules: coverage >= 99%%, cloud <= 50%%)")
     bd.add_argument("--min-clear", type=float, help="skip samples whose clear share is below this (0-1, default: 0)")
+    bd.add_argument("--split-block-m", type=float, metavar="M", help="side of the square blocks that go whole to one split, in metres "
+                    "(default: 2000; a small AOI needs small blocks to make train/val/test)")
     bd.add_argument("--scheduler", help="address of a running dask.distributed scheduler (default: a local cluster)")
     bd.add_argument("--workers", type=int, default=2, help="workers of the local cluster (default: 2)")
     bd.set_defaults(func=_cmd_build)

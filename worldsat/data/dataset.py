@@ -623,6 +623,16 @@ def _check_resume(out:Path, cfg:BuildConfig):
     raise OutputExists(f"{out} holds a dataset built with another configuration (it differs in {diff})",
                        fix="build into a new folder, or delete this one to start over")
 
+def _check_split(cfg:BuildConfig, cells:Sequence[Cell]):
+    "Refuse, before any pixel is read, splits that the planned cells cannot make (e.g. every cell in one block)."
+    from worldsat.data.sampling import spatial_block_split, samples_frame
+    if len(cells) < len(cfg.split): return          # too few to split at all: all go to the first split (the card says so)
+    try: spatial_block_split(samples_frame(cells), fractions=cfg.split, block_size_m=cfg.split_block_m, seed=cfg.seed, boundary="drop")
+    except InvalidInput as e:
+        raise InvalidInput(f"split {cfg.split} with split_block_m {cfg.split_block_m:g} cannot be made from the {len(cells)} "
+                           f"planned cells: {e.message}",
+                           fix="use a smaller split_block_m, a larger AOI, or fewer splits (e.g. split {\"train\": 1.0})") from None
+
 def _new_root(out:Path) -> Path|None:
     "The highest folder of `out` (itself included) that does not exist yet: what a failed first build removes."
     top = None
@@ -671,6 +681,7 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
     cells = plan_samples(cfg)
     todo = [c for c in cells if not _entry_path(out, c.id).is_file()]
     if todo: scenes, targets, labels = _inputs(cfg)
+    if fresh: _check_split(cfg, cells)                     # after the inputs: their errors come first
     new_root, before = _new_root(out), (set(os.listdir(out)) if out.is_dir() else set())
     try:
         cluster, client = _connect(address, n_workers) if todo else (None, None)

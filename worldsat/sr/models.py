@@ -276,6 +276,9 @@ def make_model(name:str, # "bicubic", "srcnn", "srcnn-mf" or "highresnet"
         if asked != frames:
             raise InvalidInput(f"model {name!r} with frames={asked!r}", fix='use "srcnn" (single) or "srcnn-mf" (multi)')
         kw["frames"] = frames
+    sizes = {k: v for k, v in kw.items() if k != "scale" and isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0}
+    if sizes: raise InvalidInput(f"make_model({name!r}, ...): {', '.join(f'{k}={v!r}' for k, v in sizes.items())} is not a positive size",
+                                 fix="give sizes (hidden, features, channels, ...) of at least 1")
     try: model = MODELS[name](**kw)
     except WorldsatError: raise
     except (TypeError, ValueError, RuntimeError) as e:     # an unknown option, or a size torch refuses (hidden=-2)
