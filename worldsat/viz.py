@@ -1,4 +1,4 @@
-"""Figures and interactive maps: RGB and false-colour composites, time-series grids, labels over imagery, and folium maps of footprints, labels and images.
+"""Figures and interactive maps: RGB and false-colour composites, time-series grids and a widget browser, labels over imagery, and offline folium maps of footprints, labels and images with legends.
 
 Docs: https://worldsat.github.io/worldsat/viz.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/viz.html.md"""
 
 # %% ../nbs/50_viz.ipynb #3bd492a0
 from __future__ import annotations
-import base64, io, json, math, re, shutil, zlib
+import base64, colorsys, functools, io, json, math, re, shutil, zlib
 from html import escape as _escape
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import geopandas as gpd
 import pystac
+import xarray as xr
 import rasterio
 import shapely
 import shapely.geometry
@@ -22,14 +23,20 @@ from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap, BoundaryNorm
+from matplotlib.figure import Figure
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 
-from .core import BandMismatch, InvalidInput, SCL_CLASSES, SCL_COLORS, atomic_path, l2a_boa_offset, scl_clear
+from .core import SENSORS, BandMismatch, InvalidInput, OutputExists, SCL_CLASSES, SCL_COLORS, atomic_path, l2a_boa_offset, scl_clear
+from .core import sensor as _get_sensor
 
 # %% auto #0
-__all__ = ['COMPOSITES', 'asset_key', 'item_reflectance', 'stretch', 'to_rgb', 'plot_item', 'category_color', 'plot_labels',
-           'scl_cmap', 'plot_timeseries', 'plot_cube', 'map_text', 'geojson_layer', 'image_overlay', 'footprint_map',
-           'save_map']
+__all__ = ['COMPOSITES', 'CATEGORY_COLORS', 'CLOUD_CLASSES', 'asset_key', 'item_reflectance', 'stretch', 'to_rgb', 'plot_item',
+           'category_colors', 'category_color', 'plot_labels', 'scl_cmap', 'plot_timeseries', 'plot_cube',
+           'band_composites', 'CubeBrowser', 'browse', 'map_text', 'geojson_layer', 'packaged_leaflet', 'map_html',
+           'map_iframe', 'OfflineMap', 'new_map', 'show_map', 'save_map', 'Legend', 'add_legend', 'image_overlay',
+           'footprint_map']
 
 # %% ../nbs/50_viz.ipynb #8daa17df
 def _scale_offset(item:pystac.Item, asset:pystac.Asset):
@@ -113,16 +120,41 @@ def plot_item(item:pystac.Item, composite:str|Sequence[str]="true colour", ax=No
     ax.set_xticks([]); ax.set_yticks([]); ax.set_xlabel(""); ax.set_ylabel("")
     return ax
 
-def category_color(category:str, cmap:str="tab10"):
-    "A colour for `category` that is the same in every plot (from a hash of its name)."
-    return plt.get_cmap(cmap)(zlib.crc32(str(category).encode()) % 10)
+CATEGORY_COLORS = {  # the sample world's classes (and common ones): fixed, pairwise distinct colours
+    "building": "#e03131", "built-up": "#868e96", "road": "#212529", "forest": "#2b8a3e", "water": "#1c7ed6",
+    "wheat": "#f08c00", "rapeseed": "#ffd43b", "maize": "#94d82d", "grassland": "#63e6be", "soy": "#7048e8",
+    "wind_turbine": "#e64980"}
+_SPARE_COLORS = ["#15aabf", "#862e9c", "#8d5524", "#5c940d", "#74c0fc", "#ff8787", "#b197fc", "#0b7285",
+                 "#364fc7", "#000080", "#99e9f2", "#a61e4d"]   # for other classes, distinct from the fixed ones too
+
+def _hue_color(i:int) -> str:
+    "The `i`-th of an endless sequence of well-spread hues (golden-angle steps), for when the palettes run out."
+    r, g, b = colorsys.hsv_to_rgb((0.11 + i * 0.618034) % 1, 0.75, 0.8)
+    return "#%02x%02x%02x" % (round(255 * r), round(255 * g), round(255 * b))
+
+def category_colors(categories) -> dict:
+    "One distinct colour (`#rrggbb`) per category: fixed ones for known classes, the others from a spare palette."
+    cats = list(dict.fromkeys(str(c) for c in categories))
+    out = {c: CATEGORY_COLORS[c] for c in cats if c in CATEGORY_COLORS}
+    used, n = set(out.values()), len(_SPARE_COLORS)
+    for k, c in enumerate(sorted(c for c in cats if c not in out)):
+        start = zlib.crc32(c.encode()) % n                      # a name keeps its colour unless another took it first
+        free = [_SPARE_COLORS[(start + j) % n] for j in range(n) if _SPARE_COLORS[(start + j) % n] not in used]
+        out[c] = free[0] if free else _hue_color(k)
+        used.add(out[c])
+    return {c: out[c] for c in cats}
+
+def category_color(category:str) -> str:
+    "The colour of `category` when drawn alone (known classes always get theirs; see `category_colors`)."
+    return category_colors([category])[str(category)]
 
 _LABEL_STYLE = {"polygon": dict(facecolor="none", linewidth=0.8), "polyline": dict(linewidth=1.2), "point": dict(markersize=18, marker="^")}
 
-def plot_labels(labels:gpd.GeoDataFrame, ax, column:str="category", cmap:str="tab10"):
-    "Draw vector labels on `ax`: polygon outlines, lines and point markers, coloured by `column`."
+def plot_labels(labels:gpd.GeoDataFrame, ax, column:str="category",
+                colors:dict|None=None): # {category: colour} (default: `category_colors` of the categories drawn)
+    "Draw vector labels on `ax`: polygon outlines, lines and point markers, coloured by `column`, with a legend."
     cats = sorted(labels[column].astype(str).unique())
-    colors = {c: category_color(c, cmap) for c in cats}
+    colors = {**category_colors(cats), **(colors or {})}
     for (lt, cat), g in labels.groupby(["label_type", column]):
         style = dict(_LABEL_STYLE.get(lt, {}))
         key = "edgecolor" if lt == "polygon" else "color"
@@ -173,6 +205,13 @@ def plot_timeseries(items:Sequence[pystac.Item], composite="true colour", ncols:
     return fig
 
 # %% ../nbs/50_viz.ipynb #b15a10bc
+def _tint(rgba:np.ndarray, clear:np.ndarray) -> np.ndarray:
+    "`rgba` with pixels that are not clear (and not nodata) mixed with magenta."
+    rgba = rgba.copy()
+    bad = ~clear & (rgba[..., 3] > 0)
+    rgba[bad, :3] = 0.55 * rgba[bad, :3] + 0.45 * np.array([1.0, 0.0, 1.0])
+    return rgba
+
 def plot_cube(ds, # a Dataset with `image` (time, band, y, x) and `clear` (time, y, x)
               bands:Sequence[str]=("B04", "B03", "B02"), ncols:int=6, size:float=2.0, show_mask:bool=True,
               max_steps:int|None=36):
@@ -189,13 +228,107 @@ def plot_cube(ds, # a Dataset with `image` (time, band, y, x) and `clear` (time,
     for k in range(n):
         ax = axs.flat[k]
         rgba = to_rgb(np.clip((arr[k] - lo) / max(hi - lo, 1e-6), 0, 1))
-        if show_mask:
-            bad = ~clear[k] & (rgba[..., 3] > 0)
-            rgba[bad, :3] = 0.55 * rgba[bad, :3] + 0.45 * np.array([1.0, 0.0, 1.0])
+        if show_mask: rgba = _tint(rgba, clear[k])
         ax.imshow(rgba, interpolation="nearest")
         ax.set_title(f"{pd.Timestamp(img.time.values[k]):%Y-%m-%d}  {100 * clear[k].mean():.0f}% clear", fontsize=7)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/50_viz.ipynb #256faccb
+_RECIPES = {  # composite name: (red, green, blue) channels as catalog common names (alternatives in a tuple)
+    "true colour": ("red", "green", "blue"),
+    "false colour (NIR)": (("nir", "nir08"), "red", "green"),
+    "SWIR": ("swir22", ("nir08", "nir"), "red"),
+    "agriculture": ("swir16", ("nir", "nir08"), "blue")}
+
+def band_composites(bands:Sequence[str], # the band names of a cube, as worldsat names them (`B04`, `B8A`, ...)
+                    sensor:str|None=None, # the sensor whose catalog names them (default: the first that has them all)
+                   ) -> dict:
+    "The RGB composites `bands` can make, found by common name in the band catalog: {name: (r, g, b) band names}."
+    bands = [str(b) for b in bands]
+    if sensor is not None: sensors = [_get_sensor(sensor)]
+    else: sensors = [s for s in SENSORS.values() if all(b in s.band_names for b in bands if b != "SCL")] or list(SENSORS.values())
+    common = {}
+    for b in bands:
+        for s in sensors:
+            if b in s.band_names and s[b].common_name: common.setdefault(s[b].common_name, b); break
+    out = {}
+    for name, rgb in _RECIPES.items():
+        pick = [next((common[c] for c in (alt if isinstance(alt, tuple) else (alt,)) if c in common), None) for alt in rgb]
+        if None not in pick: out[name] = tuple(pick)
+    return out
+
+class CubeBrowser:
+    "A widget over a loaded time series: date slider, clear-mask toggle, band-combination menu, the image (see `browse`)."
+    def __init__(self, cube, composite:str|None=None, show_mask:bool=False, size:float=4.0):
+        import ipywidgets as W
+        if isinstance(cube, xr.DataArray): cube = cube.to_dataset(name="image")
+        if not isinstance(cube, xr.Dataset) or "image" not in cube or cube["image"].dims != ("time", "band", "y", "x"):
+            raise InvalidInput(f"browse() needs a Dataset with image (time, band, y, x), not {type(cube).__name__}"
+                               + (f" with {dict(cube.sizes)}" if hasattr(cube, "sizes") else ""),
+                               fix="pass what worldsat.data.load returns")
+        if cube.sizes["time"] == 0: raise InvalidInput("browse() got a cube with no time steps", fix="load at least one scene")
+        self.cube, self.size = cube, size
+        bands = [str(b) for b in cube.band.values]
+        self.composites = {**band_composites(bands), **{f"{b} (grey)": (b, b, b) for b in bands if b != "SCL"}}
+        if composite is not None and composite not in self.composites:
+            raise InvalidInput(f"composite {composite!r} cannot be made from bands {bands}", fix=f"use one of {list(self.composites)}")
+        has_clear = "clear" in cube
+        self._clear = cube["clear"].values.astype(bool) if has_clear else None
+        self.dates = [f"{pd.Timestamp(t):%Y-%m-%d %H:%M}" for t in cube.time.values]
+        share = [f" ({100 * c.mean():.0f}% clear)" for c in self._clear] if has_clear else [""] * len(self.dates)
+        self.date = W.SelectionSlider(options=[(d + s, i) for i, (d, s) in enumerate(zip(self.dates, share))], value=0,
+                                      description="date", continuous_update=False, layout=W.Layout(width="95%"))
+        self.mask = W.ToggleButton(value=bool(show_mask and has_clear), description="clear mask", disabled=not has_clear,
+                                   tooltip="tint pixels that are not clear (cloud, shadow, snow, nodata) magenta")
+        self.bands = W.Dropdown(options=list(self.composites), value=composite or next(iter(self.composites)), description="bands")
+        self.image = W.Image(format="png")
+        self.widget = W.VBox([W.HBox([self.bands, self.mask]), self.date, self.image])
+        self._limits = {}
+        for w in (self.date, self.mask, self.bands): w.observe(self.update, names="value")
+        self.update()
+
+    def limits(self, composite:str) -> tuple:
+        "The (low, high) reflectance that `composite` is stretched between: 2nd and 98th percentiles of clear pixels, all dates."
+        if composite not in self._limits:
+            arr = self.cube["image"].sel(band=list(dict.fromkeys(self.composites[composite]))).values.astype(np.float32)
+            pix = arr.transpose(1, 0, 2, 3)[:, self._clear] if self._clear is not None else arr
+            pix = pix[np.isfinite(pix)] if np.isfinite(pix).any() else arr[np.isfinite(arr)]
+            self._limits[composite] = tuple(np.percentile(pix, [2, 98])) if pix.size else (0.0, 1.0)
+        return self._limits[composite]
+
+    def rgba(self, t:int|None=None, composite:str|None=None, show_mask:bool|None=None) -> np.ndarray:
+        "The (y, x, 4) image in [0, 1] for date index `t`, `composite` and mask setting (default: the widgets' values)."
+        t = self.date.value if t is None else t
+        composite = composite or self.bands.value
+        show_mask = self.mask.value if show_mask is None else show_mask
+        lo, hi = self.limits(composite)
+        img = self.cube["image"].isel(time=t).sel(band=list(self.composites[composite])).values.astype(np.float32)
+        rgba = to_rgb(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1))
+        return _tint(rgba, self._clear[t]) if show_mask and self._clear is not None else rgba
+
+    def update(self, change=None):
+        "Redraw for the widgets' current values (called when one changes)."
+        self.shown = self.rgba()
+        clear = f", {100 * self._clear[self.date.value].mean():.0f}% clear" if self._clear is not None else ""
+        self.title = f"{self.dates[self.date.value]}{clear}\n{self.bands.value}: {', '.join(self.composites[self.bands.value])}"
+        h = self.size * self.shown.shape[0] / self.shown.shape[1]
+        fig = Figure(figsize=(self.size, h + 0.45))                  # a Figure of its own: no pyplot, no backend change
+        ax = fig.add_axes((0, 0, 1, h / (h + 0.45)))
+        ax.imshow(self.shown, interpolation="nearest"); ax.set_axis_off()
+        ax.set_title(self.title, fontsize=8)
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80)
+        self.image.value = buf.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+def browse(cube, # a loaded time series: Dataset with `image` (time, band, y, x) and `clear` (time, y, x)
+           composite:str|None=None, # the band combination shown first (default: true colour where the bands allow)
+           show_mask:bool=False, # start with the clear mask shown
+           size:float=4.0, # image width in inches (80 dpi)
+          ) -> CubeBrowser:
+    "An ipywidgets browser over a time series: a date slider, a clear-mask toggle and a menu of band combinations."
+    return CubeBrowser(cube, composite, show_mask, size)
 
 # %% ../nbs/50_viz.ipynb #5a5ba705
 def map_text(x) -> str:
@@ -249,6 +382,7 @@ def geojson_layer(data, # a GeoDataFrame/GeoSeries (any CRS), a GeoJSON dict, a 
                   style:dict|Callable|None=None, # a Leaflet path style, or a function of a feature's raw properties returning one
                   popup:bool=False, # also show the same lines in a popup on click
                   radius:float=5, # circle-marker radius of point features, px
+                  stack:bool=False, # merge features of identical geometry into one whose tooltip lists each (a row per feature)
                  ) -> folium.GeoJson:
     "A folium layer of vector features whose every shown text is HTML-escaped: the one way worldsat puts vectors on a map."
     feats = _features(data, name)
@@ -261,19 +395,186 @@ def geojson_layer(data, # a GeoDataFrame/GeoSeries (any CRS), a GeoJSON dict, a 
     for f, s in zip(feats, styles):                      # circle markers are filled with their line colour unless told
         if f["geometry"]["type"] in ("Point", "MultiPoint") and "color" in s: s.setdefault("fillColor", s["color"])
     keys = [f"_{k}" if k in ("style", "highlight") else k for k in fields]   # names folium keeps for itself
+    if stack:   # one feature per distinct geometry (in order of first appearance), drawn with its first member's style
+        groups = {}
+        for i, f in enumerate(feats): groups.setdefault(_geometry_key(f["geometry"]), []).append(i)
+        props = [{"_stack": _stack_table([feats[i]["properties"] for i in g], fields, aliases)} for g in groups.values()]
+        feats, styles = [feats[g[0]] for g in groups.values()], [styles[g[0]] for g in groups.values()]
+        keys, aliases = (["_stack"], [""]) if fields else ([], [])
+    else: props = [{k: _shown(f["properties"].get(name)) for k, name in zip(keys, fields)} for f in feats]
     # our own ids (folium would otherwise pick a property *name* as the feature key and write it into the page's script)
     gj = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": str(i), "geometry": f["geometry"],
-         "properties": {k: _shown(f["properties"].get(name)) for k, name in zip(keys, fields)}} for i, f in enumerate(feats)]}
-    tip = folium.GeoJsonTooltip(keys, aliases=aliases, sticky=True) if fields and feats else None
-    pop = folium.GeoJsonPopup(keys, aliases=aliases) if popup and fields and feats else None
+        {"type": "Feature", "id": str(i), "geometry": f["geometry"], "properties": p} for i, (f, p) in enumerate(zip(feats, props))]}
+    tip = folium.GeoJsonTooltip(keys, aliases=aliases, labels=not stack, sticky=True) if keys and feats else None
+    pop = folium.GeoJsonPopup(keys, aliases=aliases, labels=not stack) if popup and keys and feats else None
     return folium.GeoJson(gj, name=map_text(name), style_function=lambda f: styles[int(f["id"])], tooltip=tip, popup=pop,
                           marker=folium.CircleMarker(radius=radius, fill=True, fill_opacity=0.8))
 
+def _geometry_key(geom:dict) -> bytes:
+    "Equal for geometries that are the same up to vertex order and 1e-7 degrees (about 1 cm)."
+    g = shapely.set_precision(shapely.geometry.shape(geom), 1e-7)
+    return shapely.normalize(g).wkb
+
+def _stack_table(members:list, fields:list, aliases:list) -> str:
+    "Tooltip HTML for features sharing one geometry: a header of (escaped) aliases, then one row of escaped values per feature."
+    head = "".join(f"<th>{a}</th>" for a in aliases)
+    rows = "".join("<tr>" + "".join(f"<td>{_shown(p.get(k))}</td>" for k in fields) + "</tr>" for p in members)
+    n = f"<caption>{len(members)} stacked here</caption>" if len(members) > 1 else ""
+    return f'<table class="worldsat-stack">{n}<tr>{head}</tr>{rows}</table>'
+
+# %% ../nbs/50_viz.ipynb #14580ad0
+def packaged_leaflet() -> Path:
+    "The Leaflet build that worldsat embeds in every map page (`leaflet.js`, `leaflet.css`, `images/`; from `xstatic-leaflet`)."
+    import xstatic.pkg.leaflet
+    return Path(xstatic.pkg.leaflet.BASE_DIR)
+
+# folium's own extras (jQuery, Bootstrap, Font Awesome, awesome-markers): nothing worldsat draws needs them
+_FOLIUM_EXTRAS = {url for _, url in folium.Map.default_js + folium.Map.default_css
+                  if url.rsplit("/", 1)[-1] not in ("leaflet.js", "leaflet.css")}
+# the two jQuery calls folium's core templates make: `$(document).ready(f)` and `$(`<html>`)[0]` (popups with HTML)
+_JQUERY_SHIM = """window.$ = window.jQuery = window.jQuery || function (x) {
+  if (x === document) return {ready: f => document.readyState === "loading" ? document.addEventListener("DOMContentLoaded", f) : f()};
+  const t = document.createElement("template"); t.innerHTML = String(x).trim(); return Array.from(t.content.childNodes);
+};"""
+
+@functools.lru_cache(maxsize=4)
+def _leaflet_inline(folder:str) -> tuple:
+    "(script, style) HTML embedding Leaflet from `folder`: its images as data URIs, default markers included."
+    d = Path(folder)
+    missing = [n for n in ("leaflet.js", "leaflet.css") if not (d/n).is_file()]
+    if missing: raise InvalidInput(f"leaflet_dir {str(d)!r} has no {' or '.join(missing)}",
+                                   fix="pass a folder holding Leaflet's dist files (leaflet.js, leaflet.css, images/), or leave it out")
+    def uri(name):
+        p = d/"images"/name
+        return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode() if p.is_file() else ""
+    css = re.sub(r"url\((['\"]?)images/([\w.-]+)\1\)", lambda mt: f'url("{uri(mt.group(2))}")', (d/"leaflet.css").read_text())
+    js = (d/"leaflet.js").read_text()
+    if "</script" in js.lower() or "</style" in css.lower():
+        raise InvalidInput(f"{d/'leaflet.js'} cannot be embedded in a page", fix="use Leaflet's own dist files")
+    icons = json.dumps({"iconUrl": uri("marker-icon.png"), "iconRetinaUrl": uri("marker-icon-2x.png"), "shadowUrl": uri("marker-shadow.png")})
+    patch = f"L.Icon.Default.include({{_getIconUrl: L.Icon.prototype._getIconUrl}}); L.Icon.Default.mergeOptions({icons});"
+    return f"<script>{js}\n</script>\n<script>{patch}\n{_JQUERY_SHIM}</script>", f"<style>{css}</style>"
+
+_HEAD_LINK = re.compile(r'<script\b[^>]*?\bsrc=(["\']?)([^"\'\s>]*)\1[^>]*>\s*</script>|<link\b[^>]*?\bhref=(["\']?)([^"\'\s>]*)\3[^>]*>', re.I)
+_WEB = re.compile(r'<(?:script|link)\b[^>]*?\b(?:src|href)=["\']?\s*((?:https?:)?//[^"\'\s>]*)', re.I)   # anything still fetched from the web
+
+def _walk(e):
+    yield e
+    for c in list(getattr(e, "_children", {}).values()): yield from _walk(c)
+
+def map_html(m:folium.Map, # any folium map (or a branca Figure holding one)
+             offline:bool=True, # embed Leaflet and drop folium's CDN extras (False: folium's page as it is)
+             leaflet_dir=None, # a folder with leaflet.js, leaflet.css, images/ to embed (default: `packaged_leaflet()`)
+            ) -> str:
+    "The whole HTML page of `m`; offline, it loads nothing from the web but background tiles."
+    html = m.get_root().render()
+    if not offline: return html
+    for e in _walk(m.get_root()):
+        if isinstance(e, folium.Icon):
+            raise InvalidInput("the map has a folium.Icon marker, whose icons and fonts load from the web",
+                               fix="draw points with folium.CircleMarker (or a plain folium.Marker), or pass offline=False")
+    script, style = _leaflet_inline(str(Path(leaflet_dir) if leaflet_dir is not None else packaged_leaflet()))
+    head, sep, body = html.partition("</head>")
+    placed = set()
+    def local(mt):
+        url, kind = (mt.group(2), "js") if mt.group(2) is not None else (mt.group(4), "css")
+        if url.split("?")[0].rsplit("/", 1)[-1] in ("leaflet.js", "leaflet.css"):
+            if kind in placed: return ""
+            placed.add(kind); return script if kind == "js" else style
+        if url in _FOLIUM_EXTRAS: return ""
+        return mt.group(0)
+    head = _HEAD_LINK.sub(local, head)
+    missing = ("" if "css" in placed else style) + ("" if "js" in placed else script)
+    if missing: head = re.sub(r"<head>", lambda _: "<head>\n" + missing, head, count=1)
+    page = head + sep + body
+    if web := _WEB.search(page):
+        raise InvalidInput(f"the map loads {web.group(1)} from the web, which an offline page cannot",
+                           fix="draw it without the plugin that needs it, or pass offline=False (the page then needs the internet)")
+    return page
+
+def map_iframe(m:folium.Map, ratio:str="60%") -> str:
+    "HTML showing `m` offline inside a notebook or page: its `map_html` in an iframe's `srcdoc`, `ratio` high (of its width)."
+    return ('<div style="width:100%;"><div style="position:relative;width:100%;height:0;padding-bottom:' + map_text(ratio) + ';">'
+            f'<iframe srcdoc="{map_text(map_html(m))}" style="position:absolute;width:100%;height:100%;left:0;top:0;'
+            'border:none !important;" allowfullscreen></iframe></div></div>')
+
+class OfflineMap(folium.Map):
+    "A `folium.Map` that draws without the internet: shown in a notebook and saved with Leaflet embedded (tiles aside)."
+    def _repr_html_(self, **kwargs) -> str: return map_iframe(self)
+    def save(self, outfile, **kwargs) -> Path: return save_map(self, outfile)
+
+def new_map(tiles:str|None="OpenStreetMap", # background tiles (need the network; None: none)
+            **kwargs) -> OfflineMap: # more `folium.Map` options
+    "An empty `OfflineMap` as worldsat's maps start: a scale bar, zoom up to 22."
+    return OfflineMap(tiles=tiles, control_scale=kwargs.pop("control_scale", True), max_zoom=kwargs.pop("max_zoom", 22), **kwargs)
+
+def show_map(m:folium.Map):
+    "Display any folium map offline in a notebook (the display object; `OfflineMap`s do this themselves)."
+    from IPython.display import HTML
+    return HTML(map_iframe(m))
+
+def save_map(m:folium.Map, path, # the map and the .html file to write
+             leaflet_dir=None, # a folder with leaflet.js, leaflet.css, images/ to embed (default: the packaged Leaflet)
+             offline:bool=True, # one self-contained file with Leaflet inside (False: folium's CDN links)
+            ) -> Path:
+    "Write `m` to `path` as one HTML file (atomically) that draws without the internet (background tiles aside)."
+    path = Path(path)
+    if path.is_dir(): raise OutputExists(f"map path {str(path)!r} is a folder", fix="pass a file name ending in .html")
+    html = map_html(m, offline=offline, leaflet_dir=leaflet_dir)
+    with atomic_path(path) as tmp: tmp.write_text(html, encoding="utf-8")
+    return path
+
+# %% ../nbs/50_viz.ipynb #124498d5
+_CSS_COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,30}|rgba?\([0-9., %]+\))$")
+
+class Legend(MacroElement):
+    "A Leaflet control listing coloured entries: every text escaped, colours checked (see `add_legend`)."
+    _template = Template("""{% macro script(this, kwargs) %}
+        (function () {
+            var legend = L.control({position: {{ this.position|tojson }}});
+            legend.onAdd = function () {
+                var div = L.DomUtil.create("div", "worldsat-legend leaflet-control-layers");
+                div.style.padding = "4px 8px"; div.style.font = "12px/1.4 sans-serif"; div.style.background = "white";
+                div.innerHTML = {{ this.html|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+    {% endmacro %}""")
+    def __init__(self, html:str, position:str="bottomright"):
+        super().__init__(); self._name = "Legend"; self.html, self.position = html, position
+
+def add_legend(m:folium.Map, # the map to add it to
+               entries, # {label: colour} or [(label, colour), ...], in the order shown
+               title:str|None=None, # a heading
+               position:str="bottomright", # a Leaflet control corner
+              ) -> Legend:
+    "Add a small legend box to `m`: a colour swatch and an (escaped) label per entry."
+    items = list(entries.items()) if isinstance(entries, dict) else [tuple(e) for e in entries]
+    if position not in ("topleft", "topright", "bottomleft", "bottomright"):
+        raise InvalidInput(f"legend position {position!r} is not a Leaflet corner", fix="use topleft, topright, bottomleft or bottomright")
+    for label, color in items:
+        if not _CSS_COLOR.match(str(color).strip()):
+            raise InvalidInput(f"legend entry {str(label)!r}: {str(color)!r} is not a colour", fix="use '#rrggbb' or a CSS colour name")
+    rows = "".join(f'<div class="worldsat-legend-entry"><i style="display:inline-block;width:11px;height:11px;margin-right:5px;'
+                   f'vertical-align:-1px;border:1px solid #444;background:{str(c).strip()}"></i>{map_text(label)}</div>' for label, c in items)
+    head = f"<b>{map_text(title)}</b>" if title else ""
+    legend = Legend(head + rows, position)
+    legend.add_to(m)
+    return legend
+
 # %% ../nbs/50_viz.ipynb #81b08605
+CLOUD_CLASSES = [("< 10 %", "#2b8a3e"), ("10-50 %", "#f59f00"), ("50 % or more", "#c92a2a"), ("unknown", "#3388ff")]
+
+def _cloud(item) -> float|None:
+    "The item's `eo:cloud_cover` as a number, None when missing or not a number."
+    try: cc = float(item.properties.get("eo:cloud_cover"))
+    except (TypeError, ValueError): return None
+    return cc if math.isfinite(cc) else None
+
 def _cloud_color(cc):
-    if cc is None: return "#3388ff"
-    return "#2b8a3e" if cc < 10 else "#f59f00" if cc < 50 else "#c92a2a"
+    return CLOUD_CLASSES[3][1] if cc is None else CLOUD_CLASSES[0 if cc < 10 else 1 if cc < 50 else 2][1]
 
 def image_overlay(item:pystac.Item, composite="true colour", name:str|None=None, opacity:float=0.9,
                   max_size:int=1024) -> folium.raster_layers.ImageOverlay:
@@ -298,53 +599,41 @@ def image_overlay(item:pystac.Item, composite="true colour", name:str|None=None,
 def footprint_map(items:Sequence[pystac.Item]=(), # scenes whose footprints to draw
                   labels:gpd.GeoDataFrame|None=None, # vector labels to draw
                   image:pystac.Item|None=None, # an item to show as an RGB image
-                  composite="true colour", tiles:str|None="OpenStreetMap", zoom_start:int=13) -> folium.Map:
-    "A folium map of scene footprints (coloured by cloud cover), labels, and optionally one image."
-    m = folium.Map(tiles=tiles, zoom_start=zoom_start, control_scale=True)
+                  composite="true colour", tiles:str|None="OpenStreetMap", zoom_start:int=13) -> OfflineMap:
+    """An offline map of scene footprints (coloured by cloud cover; scenes sharing a footprint listed in one tooltip),
+    labels (a colour per category) and optionally one image, with a legend for each."""
+    m = new_map(tiles=tiles, zoom_start=zoom_start)
     bounds = []
     if image is not None: image_overlay(image, composite).add_to(m)
     by_col = {}
-    for it in items: by_col.setdefault(it.collection_id or "items", []).append(it)
+    for it in sorted(items, key=lambda i: (i.datetime, i.id)): by_col.setdefault(it.collection_id or "items", []).append(it)
+    clouds = set()
     for col, its in by_col.items():
-        feats = [{"geometry": it.geometry, "properties": {"id": it.id, "date": f"{it.datetime:%Y-%m-%d}",
-                                                          "cloud": it.properties.get("eo:cloud_cover")}} for it in its]
-        geojson_layer(feats, f"{col} footprints ({len(its)})", fields=["id", "date", "cloud"], aliases=["scene", "date", "cloud %"],
-                      style=lambda p: {"color": _cloud_color(p["cloud"]), "weight": 1.5, "fillOpacity": 0.05}).add_to(m)
+        feats = [{"geometry": it.geometry, "properties": {"date": f"{it.datetime:%Y-%m-%d}", "cloud": _cloud(it), "id": it.id}} for it in its]
+        best = {}                                        # a stack of footprints takes the colour of its clearest scene
+        for f in feats:
+            k, cc = _geometry_key(f["geometry"]), f["properties"]["cloud"]
+            if cc is not None and (best.get(k) is None or cc < best[k]): best[k] = cc
+            else: best.setdefault(k, None)
+        for f in feats: f["properties"]["_color"] = _cloud_color(best[_geometry_key(f["geometry"])])
+        clouds |= {f["properties"]["_color"] for f in feats}
+        geojson_layer(feats, f"{col} footprints ({len(its)})", fields=["date", "cloud", "id"], aliases=["date", "cloud %", "scene"],
+                      style=lambda p: {"color": p["_color"], "weight": 1.5, "fillOpacity": 0.05}, stack=True).add_to(m)
         bounds += [it.bbox for it in its]
     if labels is not None and len(labels):
         lab = labels.to_crs(4326)
-        cats = lab["category"].astype(str).unique() if "category" in lab.columns else []
-        colors = {c: "#%02x%02x%02x" % tuple(int(255 * v) for v in category_color(c)[:3]) for c in cats}
+        cats = sorted(lab["category"].astype(str).unique()) if "category" in lab.columns else []
+        colors = category_colors(cats)
         keep = [c for c in ("id", "category", "label_type", "properties") if c in lab.columns]
         style = lambda p: {"color": colors.get(str(p.get("category")), "#3388ff"), "weight": 1.5, "fillOpacity": 0.15}
         pts, rest = lab[lab.geom_type == "Point"], lab[lab.geom_type != "Point"]
         if len(rest): geojson_layer(rest[keep + [lab.geometry.name]], f"labels ({len(rest)})", fields=keep, style=style).add_to(m)
         if len(pts): geojson_layer(pts[keep + [lab.geometry.name]], f"point labels ({len(pts)})", fields=keep, style=style).add_to(m)
         bounds.append(list(lab.total_bounds))
+        if cats: add_legend(m, colors, "labels")
+    if clouds: add_legend(m, [(f"{n}", c) for n, c in CLOUD_CLASSES if c in clouds], "cloud cover (clearest scene)")
     if bounds:
         b = np.array(bounds)
         m.fit_bounds([[b[:, 1].min(), b[:, 0].min()], [b[:, 3].max(), b[:, 2].max()]])
     folium.LayerControl(collapsed=False).add_to(m)
     return m
-
-# %% ../nbs/50_viz.ipynb #2551a33d
-_LEAFLET_CDN = re.compile(r'https://cdn\.jsdelivr\.net/npm/leaflet@[0-9.]+/dist/(leaflet\.(?:js|css))')
-
-def save_map(m:folium.Map, path, # the map and the .html file to write
-             leaflet_dir=None) -> Path: # folder with leaflet.js, leaflet.css, images/: use local Leaflet
-    "Write `m` to `path` as HTML (atomically), optionally with Leaflet served from local files."
-    path = Path(path)
-    html = m.get_root().render()
-    if leaflet_dir is not None:
-        leaflet_dir = Path(leaflet_dir)
-        need = [leaflet_dir/"leaflet.js", leaflet_dir/"leaflet.css"]
-        if not all(p.exists() for p in need):
-            raise InvalidInput(f"leaflet_dir {leaflet_dir} lacks leaflet.js / leaflet.css",
-                               fix="pass the dist/ folder of the npm package leaflet (npm pack leaflet)")
-        assets = path.with_name(path.stem + "_files")
-        if assets.exists(): shutil.rmtree(assets)
-        shutil.copytree(leaflet_dir, assets, ignore=shutil.ignore_patterns("*.map", "*esm*", "leaflet-src*"))
-        html, n = _LEAFLET_CDN.subn(lambda mt: f"{assets.name}/{mt.group(1)}", html)
-        if n < 2: raise InvalidInput("could not find folium's Leaflet links to replace", fix="update worldsat.viz._LEAFLET_CDN for this folium version")
-    with atomic_path(path) as tmp: tmp.write_text(html)
-    return path

@@ -327,18 +327,22 @@ class Selection:
         return ax
 
     def map(self, **kw):
-        """A folium map of the AOI and every footprint: green chosen, grey dropped, with the reason in the tooltip.
-        Layers are made by `worldsat.viz.geojson_layer`, which escapes every text shown (ids come from catalogs)."""
+        """An offline map (`worldsat.viz.OfflineMap`) of the AOI and every footprint, with a legend. Scenes sharing a
+        footprint are one shape whose tooltip lists them all (chosen ones first, then by date) with the reason for each;
+        it is green when one of them was chosen, grey when all were dropped. Layers are made by `worldsat.viz.geojson_layer`,
+        which escapes every text shown (ids come from catalogs). Keywords go to `folium.Map` (`tiles=None`: no background)."""
         import folium
-        from worldsat.viz import geojson_layer
-        m = folium.Map(tiles=kw.pop("tiles", "OpenStreetMap"), control_scale=True)
+        from worldsat.viz import add_legend, geojson_layer, new_map
+        m = new_map(**kw)
         geojson_layer(self.aoi, "AOI", fields=[], style={"color": "#1c7ed6", "weight": 3, "fillOpacity": 0}).add_to(m)
         cols = ["scene", "date", "cloud_cover", "aoi_cloud", "chosen", "reason"]
-        rep = self.report[cols + ["geometry"]].assign(date=self.report["date"].astype(str), chosen=self.report["chosen"].map({True: "yes", False: "no"}))
-        for flag, name, color in (("no", "dropped", "#868e96"), ("yes", "chosen", "#2b8a3e")):
-            sub = rep[rep.chosen == flag]
-            if len(sub): geojson_layer(sub, f"{name} ({len(sub)})", fields=cols,
-                                       style={"color": color, "weight": 1.5, "fillOpacity": 0.05}).add_to(m)
+        rep = (self.report[cols + ["geometry"]].assign(date=self.report["date"].astype(str),
+                                                        chosen=self.report["chosen"].map({True: "yes", False: "no"}))
+               .sort_values(["chosen", "date"], ascending=[False, True]))        # a stack takes its first scene's colour
+        color = {"yes": "#2b8a3e", "no": "#868e96"}
+        if len(rep): geojson_layer(rep, f"footprints ({int((rep.chosen == 'yes').sum())} of {len(rep)} chosen)", fields=cols,
+                                   style=lambda p: {"color": color[p["chosen"]], "weight": 1.5, "fillOpacity": 0.05}, stack=True).add_to(m)
+        add_legend(m, {"a scene chosen here": color["yes"], "all dropped": color["no"], "area of interest": "#1c7ed6"}, title="footprints")
         b = self.report.total_bounds
         m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
         folium.LayerControl(collapsed=False).add_to(m)
