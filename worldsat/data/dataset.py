@@ -16,6 +16,7 @@ import pandas as pd
 import geopandas as gpd
 import xarray as xr
 import pystac
+import rioxarray  # noqa: F401 (the .rio accessor: CRS and transform of samples)
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator, PlainValidator
@@ -28,9 +29,10 @@ from .catalog import Scene
 from . import select as _select
 
 # %% auto #0
-__all__ = ['RULES', 'TargetSettings', 'BuildConfig', 'read_target', 'file_checksums', 'build_sample', 'mercator_zoom',
-           'plan_samples', 'build', 'finish', 'read_entry', 'reasons_summary', 'dataset_dir', 'read_index',
-           'sample_problems', 'verify_sample', 'open_sample', 'validate']
+__all__ = ['RULES', 'FORMAT', 'TargetSettings', 'BuildConfig', 'read_target', 'file_checksums', 'build_samples', 'build_sample',
+           'mercator_zoom', 'plan_samples', 'dataset_format', 'check_format', 'build', 'finish', 'read_entry',
+           'reasons_summary', 'consolidate_samples', 'band_table', 'write_stac', 'dataset_dir', 'read_index',
+           'sample_problems', 'verify_sample', 'open_sample', 'open_datatree', 'stac_problems', 'validate']
 
 # %% ../../nbs/17_data.dataset.ipynb #c4c63987
 RULES = {n: getattr(_select, n) for n in ["SceneCloud", "AOICloud", "Coverage", "EvenlySpread", "PerSeason", "ClearestNear", "Mosaic"]}
@@ -429,24 +431,90 @@ def file_checksums(folder) -> dict:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
-def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
-                 targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
-                ) -> dict:
-    "Build and write one sample; returns its manifest entry (`status` 'written' or 'skipped' with a `reason`)."
-    from worldsat.data.load import load
-    out = Path(out)
+FORMAT = 2 # the dataset layout: 2 = CF-encoded samples (scale_factor, grid mapping) opened at once as a DataTree
+
+def _uniform(values) -> float|None:
+    "The one value all of `values` share (None when they differ or there are none)."
+    v = np.unique(np.asarray(values, dtype=np.float64))
+    return float(v[0]) if v.size == 1 else None
+
+def _cf_sample(ds:xr.Dataset, cell:Cell, tgt:dict|None=None) -> xr.Dataset:
+    """A sample as CF conventions describe it: `image` (and `target`) with `scale_factor`/`add_offset` when one pair serves
+    every scene and band (else the `scale`/`offset` coordinates say it), a `spatial_ref` grid mapping (rioxarray's and
+    GDAL's convention) named by every variable on the grid, and x/y (and tx/ty) coordinates of pixel centres."""
+    attrs = {k: v for k, v in ds.image.attrs.items() if k != "scaled"}
+    k, o = _uniform(ds["scale"].values), _uniform(ds["offset"].values)
+    if k is not None and o is not None:
+        attrs |= {"scale_factor": k, "add_offset": o}
+        attrs["long_name"] = "physical values: digital numbers x scale_factor + add_offset (CF)"
+    else: attrs["long_name"] = "digital numbers: physical values are image x scale + offset, per time and band (coordinates)"
+    ds["image"].attrs = attrs
+    unit = {"units": "m"} if getattr(cell.crs, "is_projected", False) else {}
+    for c, what in (("x", "x"), ("y", "y")):
+        ds[c].attrs = {"standard_name": f"projection_{what}_coordinate", "axis": what.upper(), **unit,
+                       "long_name": f"{what} of pixel centres in the cell's CRS"}
+    if tgt is not None:
+        t = tgt["transform"]
+        ny, nx = ds.sizes["ty"], ds.sizes["tx"]
+        ds = ds.assign_coords(tx=("tx", t[2] + t[0] * (np.arange(nx) + 0.5)), ty=("ty", t[5] + t[4] * (np.arange(ny) + 0.5)))
+        for c, what in (("tx", "x"), ("ty", "y")):
+            ds[c].attrs = {"standard_name": f"projection_{what}_coordinate", "axis": what.upper(), **unit,
+                           "long_name": f"{what} of the target's pixel centres in the cell's CRS"}
+        ta = {}
+        tk, to = _uniform(tgt["scale"]), _uniform(tgt["offset"])
+        if tk is not None and to is not None and (tk, to) != (1.0, 0.0): ta = {"scale_factor": tk, "add_offset": to}
+        ds["target"].attrs = ta
+    keep = dict(ds.attrs)                                  # rioxarray drops the `crs` and `transform` attributes readers use
+    ds = ds.rio.write_crs(cell.crs, grid_mapping_name="spatial_ref").rio.write_transform(cell.transform)
+    ds.attrs = keep | {"worldsat_format": FORMAT}
+    gm = {v: "spatial_ref" for v in ds.data_vars}
+    if tgt is not None:             # the target's finer grid: the same CRS, its own transform
+        tt = tgt["transform"]
+        ds = ds.assign_coords(target_spatial_ref=xr.Variable((), np.int64(0), {**ds["spatial_ref"].attrs,
+                              "GeoTransform": " ".join(repr(float(v)) for v in (tt[2], tt[0], tt[1], tt[5], tt[3], tt[4]))}))
+        gm |= {"target": "target_spatial_ref", "target_clear": "target_spatial_ref"}
+    for v in ds.data_vars:          # every variable names its grid mapping and the coordinates it carries
+        ds[v].encoding.pop("grid_mapping", None); ds[v].attrs.pop("coordinates", None)
+        ds[v].attrs["grid_mapping"] = gm[v]
+        ds[v].encoding["coordinates"] = " ".join(c for c in ds.coords if c not in ds.dims and set(ds[c].dims) <= set(ds[v].dims)
+                                                 and (c not in gm.values() or c == gm[v]))
+    return ds
+
+def _plan_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, targets:Sequence[Scene]|None=None) -> tuple:
+    "(skipped entry or None, the selected scenes, the target) of one cell: everything before its pixels are loaded."
     entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
     geom = cell.geometry_wgs84()
     cand = [s for s in scenes if s.footprint.intersects(geom)]
-    if not cand: return {**entry, "reason": "no scene covers the cell"}
+    if not cand: return {**entry, "reason": "no scene covers the cell"}, None, None
     tgt = None
     if cfg.target is not None:
         try: tgt = read_target(cell, targets or [], cfg)
-        except NoScenesFound as e: return {**entry, "reason": f"target: {e.message}"}
+        except NoScenesFound as e: return {**entry, "reason": f"target: {e.message}"}, None, None
     try: sel = _select.select(cand, geom, cfg.make_rules(), start=cfg.start, end=cfg.end, show_progress=False)
-    except NoScenesFound as e: return {**entry, "reason": f"no scenes: {e.message}"}
-    if not sel.scenes: return {**entry, "reason": "no scene passed the selection rules: " + "; ".join(sorted(set(sel.report.reason)))[:300]}
-    ds = load(sel.scenes, cell, bands=cfg.bands, scale=False, dtype=None).compute()
+    except NoScenesFound as e: return {**entry, "reason": f"no scenes: {e.message}"}, None, None
+    if not sel.scenes:
+        return {**entry, "reason": "no scene passed the selection rules: " + "; ".join(sorted(set(sel.report.reason)))[:300]}, None, None
+    return None, sel.scenes, tgt
+
+def _write_zarr(ds:xr.Dataset, folder:Path) -> dict:
+    """Write `ds` (in memory) as a consolidated Zarr v2 store in `folder`; the sha256 of each file written. The store is
+    made in memory, then its files written at once: the same bytes as `to_zarr(folder)`, several times faster for the
+    many small arrays of a sample."""
+    import zarr
+    files = {}
+    ds.to_zarr(zarr.storage.MemoryStore(store_dict=files), mode="w", zarr_format=2, consolidated=True)
+    sums = {}
+    for key in sorted(files):
+        data = files[key].to_bytes()
+        f = inside(folder, *key.split("/"), what="Zarr key")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+        sums[key] = hashlib.sha256(data).hexdigest()
+    return sums
+
+def _write_sample(cell:Cell, ds:xr.Dataset, chosen:Sequence[Scene], cfg:BuildConfig, out:Path, labels=None, tgt:dict|None=None) -> dict:
+    "Write one cell's loaded time series `ds` (digital numbers) with its labels and target; its manifest entry."
+    entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
     clear = float(ds["clear"].mean())
     if clear < cfg.min_clear: return {**entry, "reason": f"clear share {clear:.3f} < min_clear {cfg.min_clear}"}
     if labels is not None:
@@ -458,7 +526,7 @@ def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels
     ds = ds.drop_vars([v for v in ("spatial_ref",) if v in ds.coords])
     ds.attrs = {"sample_id": cell.id, "crs": cell.crs.to_string(), "transform": list(cell.transform)[:6],
                 "normalization": json.dumps(recipe(cfg.normalization).to_dict())}
-    site = next((str(s.properties["worldsat:site"]) for s in sel.scenes if s.properties.get("worldsat:site")), "")
+    site = next((str(s.properties["worldsat:site"]) for s in chosen if s.properties.get("worldsat:site")), "")
     extra = {}
     if tgt is not None:
         ds["target"] = xr.DataArray(tgt["target"], dims=("target_band", "ty", "tx"), coords={"target_band": tgt["bands"]})
@@ -467,18 +535,44 @@ def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels
         if tgt["site"]: ds.attrs["target_site"] = site = tgt["site"]
         extra = {"target_item": tgt["item"], "target_datetime": tgt["datetime"]}
     for v in ds.data_vars: ds[v].encoding = {}
+    ds = _cf_sample(ds, cell, tgt)
     dest = out/"samples.zarr"/cell.id
     tmp = out/".tmp"/f"{cell.id}-{uuid.uuid4().hex[:8]}"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)
-        sums = file_checksums(tmp)
+        sums = _write_zarr(ds, tmp)
         if dest.exists(): shutil.rmtree(dest)      # a sample written before a kill, without its manifest entry
         os.rename(tmp, dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return {"sample_id": cell.id, "status": "written", "reason": "", **_sample_stats(ds, cfg.classes or []), "site": site, **extra,
             "sha256": sums}
+
+def build_samples(cells:Sequence[Cell], scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
+                  targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
+                  commit=None, # called with each manifest entry as soon as its sample is written (or skipped)
+                 ) -> list:
+    """Build and write the samples of `cells`: each cell's scenes selected on its own, then the pixels of all of them
+    loaded together (`worldsat.data.load.load_each`: each COG window decoded once for neighbouring cells), then each
+    sample written; their manifest entries (`status` 'written' or 'skipped' with a `reason`), in the order of `cells`."""
+    from worldsat.data.load import load_each
+    out = Path(out)
+    plans = {c.id: _plan_sample(c, scenes, cfg, targets) for c in cells}
+    jobs = [(c, plans[c.id][1]) for c in cells if plans[c.id][0] is None]
+    loaded = load_each(jobs, bands=cfg.bands, scale=False, dtype=None) if jobs else {}
+    entries = []
+    for c in cells:
+        skip, chosen, tgt = plans[c.id]
+        e = skip if skip is not None else _write_sample(c, loaded.pop(c.id), chosen, cfg, out, labels, tgt)
+        if commit is not None: commit(e)
+        entries.append(e)
+    return entries
+
+def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
+                 targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
+                ) -> dict:
+    "Build and write one sample; returns its manifest entry (`status` 'written' or 'skipped' with a `reason`)."
+    return build_samples([cell], scenes, cfg, out, labels, targets)[0]
 
 # %% ../../nbs/17_data.dataset.ipynb #6434ddfc
 def mercator_zoom(cfg:BuildConfig) -> int:
@@ -507,7 +601,7 @@ def plan_samples(cfg:BuildConfig) -> list:
     cells = [c for c in cand if a.geometry.contains(c.geometry_wgs84())]
     if not cells:
         raise InvalidInput(f"no whole {cfg.cell_size} px cell of the {cfg.grid} grid fits in the AOI {_bounds(cfg)}",
-                           fix="use a larger AOI or a smaller cell_size")
+                           fix="use a larger AOI (--aoi) or a smaller cell_size (--cell-size)")
     return sorted(cells, key=lambda c: c.id)
 
 def _bounds(cfg:BuildConfig) -> tuple: return tuple(round(float(v), 5) for v in to_aoi(cfg.aoi).bounds)
@@ -556,30 +650,62 @@ def _check_bands(cfg:BuildConfig, scenes:Sequence[Scene]):
         if missing: raise BandMismatch(f"item {s.id!r} of {cfg.collection!r} lacks band {missing[0]!r} that other items have",
                                        fix=f"set bands to some that every item has, e.g. {[b for b in common if b != 'SCL']}")
 
+_LICENSE_URLS = {"CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/legalcode",
+                 "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/legalcode",
+                 "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/legalcode",
+                 "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/"}
+
+def _source_info(cfg:BuildConfig, scenes:Sequence[Scene]) -> dict:
+    """What the dataset inherits from its source collection: its licence (SPDX id or "other"/"proprietary") and licence
+    links, as the collection of the scenes' STAC items states them, and the platforms, constellations and instruments."""
+    col = None
+    for s in scenes[:1]:
+        try: col = s.item.get_collection() if s.item is not None else None
+        except Exception: col = None              # a collection link that cannot be followed: the licence stays unknown
+    lic = getattr(col, "license", None) or "other"
+    links = [{"rel": "license", "href": l.get_absolute_href() or l.href, "type": l.media_type or "text/html",
+              **({"title": l.title} if l.title else {})} for l in (col.links if col is not None else []) if l.rel == "license"]
+    if not links and lic in _LICENSE_URLS: links = [{"rel": "license", "href": _LICENSE_URLS[lic], "type": "text/html", "title": lic}]
+    elif not links and re.fullmatch(r"[A-Za-z0-9.+-]+", lic) and lic not in ("other", "proprietary", "various"):
+        links = [{"rel": "license", "href": f"https://spdx.org/licenses/{lic}.html", "type": "text/html", "title": lic}]
+    props = lambda k: sorted({str(s.properties[k]) for s in scenes if s.properties.get(k)})
+    ins = sorted({str(i) for s in scenes for i in (s.properties.get("instruments") or [])})
+    return {"collection": cfg.collection, "collection_title": getattr(col, "title", None) or cfg.collection,
+            "collection_description": getattr(col, "description", "") or "", "license": lic, "license_links": links,
+            "platform": props("platform"), "constellation": props("constellation"), "instruments": ins}
+
 def _inputs(cfg:BuildConfig) -> tuple:
-    "(scenes, target scenes, labels): all a build reads besides pixels, checked before it writes anything."
+    "(scenes, target scenes, labels, source info): all a build reads besides pixels, checked before it writes anything."
     cat = _catalog(cfg)
     scenes = _search(cfg, cat)
     _check_bands(cfg, scenes)
-    return scenes, _search_target(cfg, cat), _labels_for(cfg)
+    return scenes, _search_target(cfg, cat), _labels_for(cfg), _source_info(cfg, scenes)
 
 def _entry_path(out:Path, sid:str) -> Path: return out/"manifest"/f"{sid}.json"
 
-def _task(cell, scenes, cfg_dict, out, labels, targets=None):
-    "What a worker runs for one cell: build the sample, then commit its manifest entry."
+def _task(cells, scenes, cfg_dict, out, labels, targets=None):
+    "What a worker runs for a batch of neighbouring cells: build their samples, committing each manifest entry as it is written."
     import dask
     cfg = BuildConfig.from_dict(cfg_dict)
-    # the sample's own (small) dask graph runs right here: handing its many tiny tasks to the cluster's scheduler
-    # from inside a task costs more than reading the pixels (a 32 px cell builds about 3x faster this way)
+    commit = lambda e: write_json(_entry_path(Path(out), e["sample_id"]), e)
+    # the batch's own dask graph runs right here: handing its many tiny tasks to the cluster's scheduler from inside a
+    # task costs more than reading the pixels
     err = None
     with dask.config.set(scheduler="synchronous"):
-        try: entry = build_sample(cell, scenes, cfg, out, labels, targets)
+        try: entries = build_samples(cells, scenes, cfg, out, labels, targets, commit=commit)
         # the error crosses to the client as itself: raised anew outside this block, without the chain of exceptions
         # behind it (distributed pickles that chain too, and a library's exception in it may not pickle)
         except WorldsatError as e: err = type(e)(e.message, e.fix)
     if err is not None: raise err
-    write_json(_entry_path(Path(out), cell.id), entry)
-    return entry
+    return entries
+
+def _batches(cells:Sequence[Cell], n_workers:int, cell_size:int) -> list:
+    """`cells` (sorted by id: neighbours are near in that order) cut into contiguous batches that share loads: at most a
+    1024 px square of pixels (64 cells at most) each, and at least as many batches as workers."""
+    cap = max(1, min(64, (1024 // max(int(cell_size), 1)) ** 2))
+    n = max(1, min(len(cells), max(int(n_workers), math.ceil(len(cells) / cap))))
+    size = math.ceil(len(cells) / n)
+    return [list(cells[i:i + size]) for i in range(0, len(cells), size)]
 
 # %% ../../nbs/17_data.dataset.ipynb #400c0af7
 def _scheduler_address(scheduler, n_workers) -> str|None:
@@ -605,8 +731,31 @@ def _scheduler_address(scheduler, n_workers) -> str|None:
     except (ValueError, TypeError) as e: raise InvalidInput(f"scheduler {addr!r} is not a scheduler address ({e})", fix=fix) from None
     return addr.strip()
 
+def dataset_format(out) -> int|None:
+    "The layout version of the dataset folder `out`: `FORMAT` for this worldsat's, 1 for older ones, None when it has no samples yet."
+    out = Path(out)
+    z = out/"samples.zarr"
+    try: v = json.loads((z/".zattrs").read_text()).get("worldsat_format")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError): v = None
+    if isinstance(v, int) and not isinstance(v, bool): return v
+    has_samples = (out/"manifest").is_dir() and any((out/"manifest").glob("*.json"))
+    return 1 if z.is_dir() and has_samples else None
+
+def _rebuild(out) -> str:
+    return (f"rebuild it with this worldsat: `worldsat build --config {Path(out)/'config.json'} --out NEW_FOLDER` "
+            f"(or delete {out} and build into it again)")
+
+def check_format(out):
+    "Refuse (`InvalidInput`, saying how to rebuild) a dataset folder written in another layout than this worldsat's."
+    v = dataset_format(out)
+    if v is not None and v != FORMAT:
+        raise InvalidInput(f"dataset {out} has the layout of {'an older' if v < FORMAT else 'a newer'} worldsat (format {v}; this one "
+                           f"reads format {FORMAT}: CF-encoded samples with a CRS, opened at once as a DataTree)", fix=_rebuild(out))
+
 def _check_resume(out:Path, cfg:BuildConfig):
-    "Refuse to add to a dataset folder that holds a build of another configuration."
+    "Refuse to add to a dataset folder that holds a build of another configuration, or of another layout."
+    if (v := dataset_format(out)) not in (None, FORMAT):
+        raise OutputExists(f"{out} holds a dataset in the layout of another worldsat (format {v}, not {FORMAT})", fix=_rebuild(out))
     f = out/"config.json"
     try: old = json.loads(f.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -631,7 +780,8 @@ def _check_split(cfg:BuildConfig, cells:Sequence[Cell]):
     except InvalidInput as e:
         raise InvalidInput(f"split {cfg.split} with split_block_m {cfg.split_block_m:g} cannot be made from the {len(cells)} "
                            f"planned cells: {e.message}",
-                           fix="use a smaller split_block_m, a larger AOI, or fewer splits (e.g. split {\"train\": 1.0})") from None
+                           fix="use smaller blocks (--split-block-m M, or split_block_m in the --config file), a larger --aoi, or fewer "
+                               "splits (\"split\": {\"train\": 1.0} in the --config file)") from None
 
 def _new_root(out:Path) -> Path|None:
     "The highest folder of `out` (itself included) that does not exist yet: what a failed first build removes."
@@ -680,7 +830,7 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
     if not fresh: _check_resume(out, cfg)
     cells = plan_samples(cfg)
     todo = [c for c in cells if not _entry_path(out, c.id).is_file()]
-    if todo: scenes, targets, labels = _inputs(cfg)
+    if todo: scenes, targets, labels, source = _inputs(cfg)
     if fresh: _check_split(cfg, cells)                     # after the inputs: their errors come first
     new_root, before = _new_root(out), (set(os.listdir(out)) if out.is_dir() else set())
     try:
@@ -690,14 +840,17 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
             if fresh: write_json(out/"config.json", cfg.to_dict())
             (out/"samples.zarr").mkdir(exist_ok=True)
             write_json(out/"samples.zarr"/".zgroup", {"zarr_format": 2})
+            write_json(out/"samples.zarr"/".zattrs", _ROOT_ATTRS)
+            if todo: write_json(out/"source.json", source)
             if todo:
                 sc = client.scatter(scenes, broadcast=True)
                 lab = client.scatter(labels, broadcast=True) if labels is not None else None
                 tg = client.scatter(targets, broadcast=True) if targets else None
-                futs = [client.submit(_task, c, sc, cfg.to_dict(), str(out), lab, tg, key=f"sample-{c.id}-{cfg.key()}", pure=False) for c in todo]
+                workers = len(client.scheduler_info().get("workers", {})) or n_workers
+                futs = [client.submit(_task, b, sc, cfg.to_dict(), str(out), lab, tg, key=f"samples-{b[0].id}-{cfg.key()}", pure=False)
+                        for b in _batches(todo, workers, cfg.cell_size)]
                 bar = progress(total=len(todo), desc=f"building {len(todo)} samples", disable=not show_progress or None)
-                for f in as_completed(futs):
-                    f.result(); bar.update(1)
+                for f in as_completed(futs): bar.update(len(f.result()))
                 bar.close()
         finally:
             if client is not None: client.close()
@@ -721,32 +874,37 @@ def finish(out, cfg:BuildConfig, cells:Sequence[Cell]):
     for e in sorted(entries, key=lambda e: e["sample_id"]):
         r = {"sample_id": e["sample_id"], "status": e["status"], "reason": e["reason"],
              "n_times": e.get("n_times", 0), "clear_fraction": e.get("clear_fraction", np.nan),
-             "dates": json.dumps(e.get("dates", [])), "item_ids": json.dumps(e.get("item_ids", [])),
-             "label_fraction": json.dumps(e.get("label_fraction", {}), sort_keys=True),
+             "dates": list(e.get("dates", [])), "item_ids": list(e.get("item_ids", [])),
+             "label_fraction": e.get("label_fraction") or None,
              "overlap_full_px": e.get("overlap_full_px", 0), "site": e.get("site", ""),
              "target_item": e.get("target_item", ""), "target_datetime": e.get("target_datetime", "")}
         rows.append(r)
     idx = gpd.GeoDataFrame(rows, geometry=[geoms[r["sample_id"]] for r in rows], crs=4326)
     written = idx[idx.status == "written"].copy()
-    idx["split"] = None
+    idx["split"], note = None, ""
     if len(written):
-        major = written["label_fraction"].map(lambda s: max(json.loads(s).items(), key=lambda kv: kv[1])[0] if json.loads(s) else "none")
+        major = written["label_fraction"].map(lambda f: max(f.items(), key=lambda kv: kv[1])[0] if f else "none")
         by_id = {c.id: c for c in cells}
         sf = samples_frame([by_id[i] for i in written.sample_id], major_class=list(major))
         if len(written) < len(cfg.split):   # too few samples to split: all go to the first split, and the card says so
             split_of = {i: next(iter(cfg.split)) for i in written.sample_id}
+            note = f"only {len(written)} samples were written, too few for {len(cfg.split)} splits: all of them are in {next(iter(cfg.split))!r}"
         else:
             sp = spatial_block_split(sf, fractions=cfg.split, block_size_m=cfg.split_block_m, seed=cfg.seed,
                                      stratify_by="major_class" if cfg.classes else None, boundary="drop")
             split_of = dict(zip(sp["sample_id"], sp["split"]))
+            note = sp.attrs.get("note", "")
         # cells along the edges between blocks of different splits are kept out of all splits ("buffer"),
         # so that no sample touches a sample of another split
         idx.loc[written.index, "split"] = [split_of.get(i) if isinstance(split_of.get(i), str) else "buffer" for i in written.sample_id]
         check_splits(idx[idx.split.isin(list(cfg.split))])
+    if idx["label_fraction"].isna().all(): idx["label_fraction"] = None     # no labels: a column of nulls
     with atomic_path(out/"index.parquet") as tmp: idx.to_parquet(tmp)
     recipe(cfg.normalization).save(out/"normalization.json")
-    _write_collection(out, cfg, idx)
-    _write_card(out, cfg, idx)
+    consolidate_samples(out)
+    source = _read_source(out, cfg)
+    _write_collection(out, cfg, idx, source)
+    _write_card(out, cfg, idx, source, note)
     shutil.rmtree(out/".tmp", ignore_errors=True)
     for d in (out, out/"manifest", out/"samples.zarr"):       # temporary files of writes a kill interrupted
         for p in d.glob(".*.tmp"):
@@ -780,55 +938,228 @@ def _nothing_written(cfg:BuildConfig, entries:list) -> NoScenesFound:
     top = reasons_summary([e.get("reason", "") for e in entries])
     return NoScenesFound(f"no sample was written: none of the {len(entries)} cells of the AOI {_bounds(cfg)} from {cfg.start} to "
                          f"{cfg.end} gave one ({top})",
-                         fix="widen the dates, relax the selection rules or min_clear, or choose another AOI")
+                         fix="widen the dates (--start, --end), relax the selection rules (--max-aoi-cloud, or \"rules\" in the --config file) "
+                             "or the clear share asked (--min-clear), or choose another area (--aoi)")
 
-def _write_collection(out:Path, cfg:BuildConfig, idx):
+_ROOT_ATTRS = {"worldsat_format": FORMAT,
+               "description": "worldsat samples: one Zarr group per sample (see ../index.parquet); open them all at once with "
+                              "xarray.open_datatree(<this folder>, engine='zarr'), one with xarray.open_zarr(<this folder>/<sample id>)"}
+
+def consolidate_samples(out):
+    "Write the consolidated metadata of the whole of `samples.zarr` (every sample's groups and arrays), so one call opens all."
+    z = Path(out)/"samples.zarr"
+    meta = {".zgroup": {"zarr_format": 2}, ".zattrs": _ROOT_ATTRS}
+    for g in sorted(p for p in z.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try: sub = json.loads((g/".zmetadata").read_text())["metadata"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CorruptFile(f"sample {g.name}: {g/'.zmetadata'} cannot be read ({type(e).__name__})",
+                              fix=f"rebuild the sample: delete samples.zarr/{g.name} and manifest/{g.name}.json, then run the same build again") from None
+        meta.update({f"{g.name}/{k}": v for k, v in sub.items()})
+    write_json(z/".zattrs", _ROOT_ATTRS)
+    with atomic_path(z/".zmetadata") as tmp:
+        tmp.write_text(json.dumps({"metadata": meta, "zarr_consolidated_format": 1}, indent=4, sort_keys=True) + "\n")
+
+def _read_source(out:Path, cfg:BuildConfig) -> dict:
+    "The source information `build` recorded (licence, platforms); a licence 'other' when none was."
+    try: d = json.loads((out/"source.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError): d = {}
+    if not isinstance(d, dict): d = {}
+    return {"collection": cfg.collection, "collection_title": cfg.collection, "collection_description": "", "license": "other",
+            "license_links": [], "platform": [], "constellation": [], "instruments": []} | d
+
+_STAC_EXT = {"eo": "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+             "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+             "proj": "https://stac-extensions.github.io/projection/v2.0.0/schema.json"}
+
+def band_table(collection:str, bands:Sequence[str]) -> list:
+    "Rows (name, common_name, center_um, width_um, resolution_m, description) of `bands` from worldsat's band catalog (None where unknown)."
+    from worldsat.core import SENSORS
+    cands = [SENSORS[collection]] if collection in SENSORS else []
+    cands += [s for s in SENSORS.values() if s.name != collection and all(b in s.band_names for b in bands)]
+    rows = []
+    for b in bands:
+        band = next((s[b] for s in cands if b in s.band_names), None)
+        rows.append({"name": b, "common_name": getattr(band, "common_name", None), "center_um": getattr(band, "center_um", None),
+                     "width_um": getattr(band, "width_um", None), "resolution_m": getattr(band, "resolution_m", None),
+                     "description": getattr(band, "description", "")})
+    return rows
+
+def _image_meta(out:Path, sid:str) -> dict:
+    "Bands, storage type, nodata and CF scale/offset of a written sample's `image`, and its CRS and transform."
+    z = out/"samples.zarr"/sid
+    meta = json.loads((z/".zmetadata").read_text())["metadata"]
+    a, arr, g = meta["image/.zattrs"], meta["image/.zarray"], meta[".zattrs"]
+    bands = [str(b) for b in xr.open_zarr(z, consolidated=True)["band"].values]
+    return {"bands": bands, "dtype": np.dtype(arr["dtype"]).name, "nodata": a.get("nodata"), "scale": a.get("scale_factor"),
+            "offset": a.get("add_offset"), "crs": g["crs"], "transform": g["transform"]}
+
+def _eo_bands(rows:list) -> list:
+    out = []
+    for r in rows:
+        d = {"name": r["name"]}
+        if r["common_name"]: d["common_name"] = r["common_name"]
+        if r["description"]: d["description"] = r["description"]
+        if r["center_um"]: d["center_wavelength"] = r["center_um"]
+        if r["width_um"]: d["full_width_half_max"] = r["width_um"]
+        out.append(d)
+    return out
+
+def _raster_bands(m:dict, res:float) -> list:
+    rb = {"data_type": m["dtype"], "spatial_resolution": res}
+    if m["nodata"] is not None: rb["nodata"] = m["nodata"]
+    if m["scale"] is not None: rb |= {"scale": m["scale"], "offset": m["offset"]}
+    return [dict(rb) for _ in m["bands"]]
+
+def _epsg_code(crs:str) -> str:
+    from pyproj import CRS
+    e = CRS.from_user_input(crs).to_epsg()
+    return f"EPSG:{e}" if e else crs
+
+def _utc(d:str, end:bool=False) -> str: return f"{d}T23:59:59Z" if end else f"{d}T00:00:00Z"
+
+def _write_items(out:Path, cfg:BuildConfig, w, source:dict, col_id:str) -> list:
+    "One STAC Item per written sample in items/<sample id>.json (its footprint, dates, grid, and its Zarr group as asset)."
+    folder = out/"items"
+    folder.mkdir(exist_ok=True)
+    hrefs = []
+    for _, r in w.iterrows():
+        sid = r.sample_id
+        m = _image_meta(out, sid)
+        dates = sorted(r.dates)
+        props = {"start_datetime": _utc(dates[0]), "end_datetime": _utc(dates[-1], end=True), "gsd": float(cfg.resolution),
+                 "proj:code": _epsg_code(m["crs"]), "proj:shape": [cfg.cell_size, cfg.cell_size], "proj:transform": list(m["transform"])[:6],
+                 "worldsat:split": r.split, "worldsat:n_times": int(r.n_times), "worldsat:clear_fraction": float(r.clear_fraction),
+                 "worldsat:dates": dates, "worldsat:source_items": list(r.item_ids)}
+        for k in ("platform", "constellation"):
+            if len(source[k]) == 1: props[k] = source[k][0]
+        if source["instruments"]: props["instruments"] = list(source["instruments"])
+        g = r.geometry
+        item = pystac.Item(sid, shapely.geometry.mapping(g), [float(v) for v in g.bounds], None, props,
+                           stac_extensions=list(_STAC_EXT.values()), collection=col_id)
+        rows = band_table(cfg.collection, m["bands"])
+        item.add_asset("data", pystac.Asset(f"../samples.zarr/{sid}", title=f"sample {sid} (Zarr group: image, clear, labels)",
+                                            media_type="application/vnd+zarr", roles=["data"],
+                                            extra_fields={"eo:bands": _eo_bands(rows), "raster:bands": _raster_bands(m, float(cfg.resolution))}))
+        d = item.to_dict(include_self_link=False)
+        d["links"] = [{"rel": rel, "href": "../collection.json", "type": "application/json"} for rel in ("root", "parent", "collection")]
+        with atomic_path(folder/f"{sid}.json") as tmp: tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
+        hrefs.append(f"./items/{sid}.json")
+    keep = {f"{sid}.json" for sid in w.sample_id}
+    for f in folder.glob("*.json"):
+        if f.name not in keep: f.unlink()          # items of samples a resumed build no longer has
+    return hrefs
+
+def write_stac(out, # a dataset folder with its index and samples
+               cfg:BuildConfig|None=None, # its config (default: its config.json)
+               id_suffix:str="", # appended to the collection's id (a copy of a dataset)
+              ):
+    "(Re)write the dataset's STAC Collection and Items from its index, samples and source.json."
+    out = Path(out)
+    cfg = BuildConfig.load(out/"config.json") if cfg is None else cfg
+    _write_collection(out, cfg, read_index(out), _read_source(out, cfg), id_suffix)
+
+def _write_collection(out:Path, cfg:BuildConfig, idx, source:dict, id_suffix:str=""):
+    "collection.json: the dataset as a STAC Collection (licence, summaries, eo/raster/proj extensions, an item per sample)."
     w = idx[idx.status == "written"]
     b = [float(v) for v in (w if len(w) else idx).total_bounds]
-    dates = sorted(d for s in w["dates"] for d in json.loads(s)) or [cfg.start, cfg.end]
+    dates = sorted(d for s in w["dates"] for d in s) or [cfg.start, cfg.end]
     t0, t1 = (pd.Timestamp(dates[0], tz="UTC").to_pydatetime(), pd.Timestamp(dates[-1], tz="UTC").to_pydatetime())
-    col = pystac.Collection(f"worldsat-dataset-{cfg.key()}", f"worldsat dataset: {len(w)} samples of {cfg.cell_size} px at "
+    col_id = f"worldsat-dataset-{cfg.key()}{id_suffix}"
+    m = _image_meta(out, w.sample_id.iloc[0])
+    rows = band_table(cfg.collection, m["bands"])
+    summaries = {"eo:bands": _eo_bands(rows), "raster:bands": _raster_bands(m, float(cfg.resolution)), "gsd": [float(cfg.resolution)],
+                 "proj:code": sorted({_epsg_code(json.loads((out/"samples.zarr"/s/".zattrs").read_text())["crs"]) for s in w.sample_id}),
+                 "datetime": {"minimum": _utc(dates[0]), "maximum": _utc(dates[-1], end=True)}}
+    for k in ("platform", "constellation", "instruments"):
+        if source[k]: summaries[k] = list(source[k])
+    col = pystac.Collection(col_id, f"worldsat dataset: {len(w)} samples of {cfg.cell_size} px at "
                             f"{cfg.resolution:g} m from {cfg.collection}, {cfg.start} to {cfg.end}",
-                            pystac.Extent(pystac.SpatialExtent([b]), pystac.TemporalExtent([[t0, t1]])), license="other",
+                            pystac.Extent(pystac.SpatialExtent([b]), pystac.TemporalExtent([[t0, t1]])), license=source["license"],
+                            title=f"worldsat dataset {cfg.key()}", stac_extensions=list(_STAC_EXT.values()),
+                            summaries=pystac.Summaries(summaries),
                             extra_fields={"worldsat:config": cfg.to_dict(), "worldsat:samples": int(len(w)),
-                                          "worldsat:skipped": int((idx.status == "skipped").sum())})
+                                          "worldsat:skipped": int((idx.status == "skipped").sum()), "worldsat:format": FORMAT})
     for k, (href, mt, title) in {"samples": ("./samples.zarr", "application/vnd+zarr", "samples (Zarr, a group per sample)"),
                                  "index": ("./index.parquet", "application/vnd.apache.parquet", "sample index (GeoParquet)"),
                                  "normalization": ("./normalization.json", "application/json", "normalization recipe"),
                                  "card": ("./card.md", "text/markdown", "dataset card")}.items():
         col.add_asset(k, pystac.Asset(href, title=title, media_type=mt, roles=["data" if k == "samples" else "metadata"]))
+    items = _write_items(out, cfg, w, source, col_id)
     d = col.to_dict(include_self_link=False)
     # relative links only: the dataset folder can move, and two builds of one config are byte-identical
     d["links"] = [l for l in d.get("links", []) if l.get("rel") not in ("self", "root")] + \
-                 [{"rel": "root", "href": "./collection.json", "type": "application/json"}]
+                 [{"rel": "root", "href": "./collection.json", "type": "application/json"}] + list(source["license_links"]) + \
+                 [{"rel": "item", "href": h, "type": "application/geo+json"} for h in items]
     with atomic_path(out/"collection.json") as tmp: tmp.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
 
-def _write_card(out:Path, cfg:BuildConfig, idx):
+_SPLIT_COLORS = {"train": "#1c7ed6", "val": "#f59f00", "test": "#c92a2a", "buffer": "#868e96", "skipped": "#ffffff"}
+
+def _citation(cfg:BuildConfig, n:int, source:dict) -> list:
+    from worldsat import __version__
+    lines = ["```bibtex", f"@misc{{worldsat_dataset_{cfg.key()},",
+             f"  title = {{worldsat dataset {cfg.key()}: {n} samples of {cfg.collection}, {cfg.start} to {cfg.end}}},",
+             f"  note = {{Built with worldsat {__version__} (https://github.com/worldsat/worldsat) from the {cfg.collection} "
+             f"collection of catalog {cfg.catalog}; the build configuration is config.json}}", "}", "```", ""]
+    if any(p.lower().startswith("sentinel") for p in source["platform"]) and source["license"] != "CC0-1.0":
+        years = sorted({str(cfg.start)[:4], str(cfg.end)[:4]})
+        lines += [f"Attribution, as the Copernicus licence asks: \"Contains modified Copernicus Sentinel data {'-'.join(years)}\".", ""]
+    return lines
+
+def _write_card(out:Path, cfg:BuildConfig, idx, source:dict, note:str=""):
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
     w = idx[idx.status == "written"]
     hist = {}
-    for s in w["label_fraction"]:
-        for k, v in json.loads(s).items(): hist[k] = hist.get(k, 0.0) + v
+    for f in w["label_fraction"]:
+        for k, v in (f or {}).items():
+            if v is not None: hist[k] = hist.get(k, 0.0) + v
     fig = Figure(figsize=(10, 3.5))
     axs = fig.subplots(1, 2)
     if hist: axs[0].bar(list(hist), [v / max(len(w), 1) for v in hist.values()]); axs[0].tick_params(axis="x", rotation=45)
     axs[0].set_title("mean share of pixels per class", fontsize=9)
-    colors = {"train": "#1c7ed6", "val": "#f59f00", "test": "#c92a2a", None: "#adb5bd"}
-    for sp, g in idx.groupby(idx["split"].fillna("skipped")):
-        g.plot(ax=axs[1], color=colors.get(sp if sp != "skipped" else None, "#adb5bd"), edgecolor="k", linewidth=0.3)
-    axs[1].set_title("samples by split (grey: skipped)", fontsize=9); axs[1].set_xticks([]); axs[1].set_yticks([])
+    kind = idx["split"].where(idx.status == "written", "skipped").fillna("buffer")
+    for sp, g in idx.groupby(kind):
+        g.plot(ax=axs[1], color=_SPLIT_COLORS.get(sp, "#adb5bd"), edgecolor="k", linewidth=0.3)
+    present = [k for k in _SPLIT_COLORS if (kind == k).any()]
+    axs[1].legend(handles=[Patch(facecolor=_SPLIT_COLORS[k], edgecolor="k", label=k) for k in present], fontsize=7,
+                  loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    axs[1].set_title("samples by split (buffer: between blocks of different splits)", fontsize=9)
+    axs[1].set_xticks([]); axs[1].set_yticks([])
     fig.tight_layout()
     with atomic_path(out/"card.png") as tmp: fig.savefig(tmp, format="png", dpi=80, metadata={"Software": None})
-    counts = w["split"].value_counts().reindex(list(cfg.split)).fillna(0).astype(int)
+    counts = w["split"].value_counts().reindex(list(cfg.split) + ["buffer"]).fillna(0).astype(int)
     reasons = idx.loc[idx.status == "skipped", "reason"].str.split(":").str[0].value_counts()
+    m = _image_meta(out, w.sample_id.iloc[0])
+    what = {"buffer": "written, kept out of every split: cells along the edges between blocks of different splits, so that no "
+                      "training sample touches a validation or test sample"}
+    lic = source["license"]
+    lic_link = next((l["href"] for l in source["license_links"]), None)
     lines = [f"# worldsat dataset {cfg.key()}", "",
              f"{len(w)} samples written, {int((idx.status == 'skipped').sum())} skipped; cells of {cfg.cell_size} x {cfg.cell_size} px "
              f"at {cfg.resolution:g} m; scenes from `{cfg.collection}` ({cfg.catalog}), {cfg.start} to {cfg.end}.", "",
-             "| split | samples |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.items()] + ["",
+             "| split | samples | what |", "|---|---|---|"] + \
+            [f"| {k} | {v} | {what[k] if k in what else f'target share {cfg.split[k]:.0%}, whole spatial blocks of {cfg.split_block_m:g} m'} |"
+             for k, v in counts.items() if k != "buffer" or v] + ([f"", f"Note on the splits: {note}"] if note else []) + ["",
              f"Selection rules: {', '.join(json.dumps(r, sort_keys=True) for r in cfg.rules)}.",
-             f"Normalization: `{cfg.normalization}` (normalization.json).", ""]
-    if hist: lines += ["| class | mean share of pixels |", "|---|---|"] + [f"| {k} | {v / max(len(w), 1):.3f} |" for k, v in sorted(hist.items())] + [""]
+             f"Normalization: `{cfg.normalization}` (normalization.json).", "",
+             "## Bands", "",
+             f"Stored as {m['dtype']} digital numbers" + (f"; physical value = DN x {m['scale']:g} + ({m['offset']:g}) (CF `scale_factor`, "
+             "`add_offset`: xarray decodes it)" if m["scale"] is not None else "; physical value = DN x scale + offset, per scene and band "
+             "(the `scale` and `offset` coordinates)") + (f"; {m['nodata']} = no data" if m["nodata"] is not None else "") + ".", "",
+             "| band | common name | centre wavelength (nm) | bandwidth (nm) | native resolution (m) | stored resolution (m) |",
+             "|---|---|---|---|---|---|"]
+    num = lambda v, k=1000: f"{v * k:.0f}" if v else ""
+    lines += [f"| {r['name']} | {r['common_name'] or ''} | {num(r['center_um'])} | {num(r['width_um'])} | "
+              f"{num(r['resolution_m'], 1)} | {cfg.resolution:g} |" for r in band_table(cfg.collection, m["bands"])] + [""]
+    if hist: lines += ["## Labels", "", "| class | mean share of pixels |", "|---|---|"] + \
+                      [f"| {k} | {v / max(len(w), 1):.3f} |" for k, v in sorted(hist.items())] + [""]
     if len(reasons): lines += ["Skipped samples, by reason:", ""] + [f"- {k}: {v}" for k, v in reasons.items()] + [""]
+    lines += ["## Licence", "",
+              f"`{lic}`{f' ({lic_link})' if lic_link else ''}: the licence of the source collection `{cfg.collection}` "
+              f"({source['collection_title']}){'; it states none, so its provider terms apply' if lic == 'other' and not lic_link else ''}."
+              + (f" Labels come from {cfg.labels!r} under their own terms." if cfg.labels not in (None, "sample") else "")
+              + (" The sample world (imagery and labels) is generated by worldsat." if cfg.catalog == "sample" else ""), "",
+              "## Citation", ""] + _citation(cfg, len(w), source)
     lines += ["![samples](card.png)", ""]
     with atomic_path(out/"card.md") as tmp: tmp.write_text("\n".join(lines))
 
@@ -846,6 +1177,7 @@ def read_index(out, # the dataset folder
               ) -> pd.DataFrame:
     "The dataset's index; `CorruptFile` naming it when it is not a Parquet file with the index's columns."
     d = dataset_dir(out)
+    check_format(d)
     f = d/"index.parquet"
     if not f.is_file(): raise InvalidInput(f"{d} has no index.parquet: it is not a finished worldsat dataset",
                                            fix="run the same build on it again to complete it, or pass a folder a build wrote")
@@ -890,6 +1222,7 @@ def open_sample(out, # the dataset folder
                ) -> xr.Dataset:
     "One sample of a dataset, as written (lazy); `CorruptFile` if its files are not those the build wrote."
     d = dataset_dir(out)
+    check_format(d)
     p = inside(d/"samples.zarr", sample_id, what="sample id")
     if not p.is_dir(): raise InvalidInput(f"dataset {out} has no sample {sample_id!r}", fix="see index.parquet for the sample ids")
     if verify: verify_sample(d, sample_id)
@@ -898,12 +1231,69 @@ def open_sample(out, # the dataset folder
         raise CorruptFile(f"sample {sample_id} of dataset {out} cannot be opened ({type(e).__name__}: {str(e)[:200]})",
                           fix=f"rebuild the sample: delete samples.zarr/{sample_id} and manifest/{sample_id}.json, then run the same build again") from None
 
+def open_datatree(out, # the dataset folder
+                  verify:bool=True, # check every written sample's files against its manifest's checksums first
+                  **kw, # more `xarray.open_datatree` arguments (e.g. mask_and_scale=False for digital numbers)
+                 ) -> xr.DataTree:
+    """Every sample of a dataset at once, as `xarray.open_datatree(out/"samples.zarr", engine="zarr")` opens them (one node
+    per sample, lazy, reflectance decoded), after checking the samples' files when `verify`."""
+    d = dataset_dir(out)
+    idx = read_index(d, columns=["sample_id", "status"], geo=False)        # checks the layout and the index
+    if verify:
+        for sid in idx.sample_id[idx.status == "written"]: verify_sample(d, sid)
+    try: return xr.open_datatree(d/"samples.zarr", engine="zarr", consolidated=True, **kw)
+    except Exception as e:
+        raise CorruptFile(f"the samples of dataset {out} cannot be opened together ({type(e).__name__}: {str(e)[:200]})",
+                          fix="run the same build on the folder again: it rewrites samples.zarr/.zmetadata") from None
+
 # %% ../../nbs/17_data.dataset.ipynb #9ee8c030
+def stac_problems(out, # the dataset folder
+                  extensions:bool=False, # also validate against the eo/raster/proj extension schemas (pystac fetches them: online)
+                  schemas=None, # a folder of JSON schemas (any file names; known by their `$id`) used instead of fetching them
+                 ) -> list:
+    """Problems of the dataset's STAC Collection and Items: the STAC schemas (core offline, extensions when asked), an
+    Item for every written sample and no other, and Items that agree with their samples (asset, CRS, scale and offset)."""
+    from pystac.validation import validate_dict
+    from pystac.validation.stac_validator import JsonSchemaSTACValidator
+    out = Path(out)
+    try:
+        col = pystac.Collection.from_file(str(out/"collection.json"))
+        items = list(col.get_items())
+    except Exception as e: return [f"collection.json and its items cannot be read as STAC ({type(e).__name__}: {str(e)[:160]})"]
+    probs, validator = [], JsonSchemaSTACValidator()
+    for f in sorted(Path(schemas).glob("*.json")) if schemas is not None else []:
+        sch = json.loads(f.read_text())
+        if isinstance(sch, dict) and sch.get("$id"): validator.schema_cache[sch["$id"].rstrip("#")] = sch
+    for obj in [col] + items:
+        d = obj.to_dict(include_self_link=False)
+        try: validate_dict(d if extensions else {**d, "stac_extensions": []}, validator=validator)
+        except Exception as err: probs.append(f"{'collection.json' if obj is col else f'item {obj.id}'}: {str(err).splitlines()[0][:300]}")
+    if not col.license or col.license == "other" and not col.get_links("license"):
+        probs.append("collection.json: licence 'other' without a licence link")
+    idx = read_index(out, columns=["sample_id", "status"], geo=False)
+    want, have = set(idx.sample_id[idx.status == "written"]), {i.id for i in items}
+    if want != have: probs.append(f"collection.json: items {sorted(have - want)[:5]} without a sample, samples {sorted(want - have)[:5]} without an item")
+    for it in items:
+        if it.id not in want: continue
+        a = it.assets.get("data")
+        p = Path(a.get_absolute_href()) if a is not None else None
+        if p is None or p.resolve() != (out/"samples.zarr"/it.id).resolve():
+            probs.append(f"item {it.id}: its data asset does not point at samples.zarr/{it.id}"); continue
+        try: meta = json.loads((p/".zmetadata").read_text())["metadata"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError): continue   # a damaged sample: `validate` names it
+        crs = meta.get(".zattrs", {}).get("crs")
+        if crs is None or it.properties.get("proj:code") != _epsg_code(crs): probs.append(f"item {it.id}: proj:code differs from the sample's CRS")
+        img = meta.get("image/.zattrs", {})
+        for rb in a.extra_fields.get("raster:bands", []):
+            if (rb.get("scale"), rb.get("offset")) != (img.get("scale_factor"), img.get("add_offset")):
+                probs.append(f"item {it.id}: raster:bands scale/offset differ from the image's"); break
+    return probs
+
 def validate(out) -> list:
     "Problems found in the dataset at `out` (an empty list when it is sound); `InvalidInput` when there is no such folder."
-    from pystac.validation import validate_dict
     from worldsat.data.sampling import check_splits
     out = dataset_dir(out); problems = []
+    if (v := dataset_format(out)) not in (None, FORMAT): return [f"format {v}: written by another worldsat (this one reads format {FORMAT}); {_rebuild(out)}"]
     for f in ["config.json", "index.parquet", "collection.json", "normalization.json", "card.md"]:
         if not (out/f).exists(): problems.append(f"missing {f}")
     if problems: return problems
@@ -943,8 +1333,20 @@ def validate(out) -> list:
     if extra: problems.append(f"samples not in the index: {sorted(extra)}")
     try: check_splits(idx[(idx.status == "written") & idx.split.isin(list(cfg.split))])
     except WorldsatError as err: problems.append(f"splits: {err.message}")
-    try: validate_dict(json.loads((out/"collection.json").read_text()))
-    except Exception as err: problems.append(f"collection.json: {str(err).splitlines()[0]}")
+    z = out/"samples.zarr"/".zmetadata"
+    try:
+        meta = json.loads(z.read_text())["metadata"]
+        groups = {k.split("/")[0] for k in meta if "/" in k}
+        written = set(idx.sample_id[idx.status == "written"])
+        if groups != written: problems.append(f"samples.zarr/.zmetadata lists {sorted(groups ^ written)[:5]} unlike the index")
+        for sid in sorted(groups & written):
+            if not (out/"samples.zarr"/sid/".zmetadata").is_file(): continue      # a damaged sample: reported above
+            own = json.loads((out/"samples.zarr"/sid/".zmetadata").read_text())["metadata"]
+            if {k[len(sid) + 1:]: v for k, v in meta.items() if k.startswith(sid + "/")} != own:
+                problems.append(f"samples.zarr/.zmetadata is stale for {sid}: run the same build on the folder again (it rewrites it)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        problems.append(f"samples.zarr/.zmetadata cannot be read ({type(err).__name__}): the samples do not open in one call")
+    problems += stac_problems(out)
     try: recipe(cfg.normalization).from_dict(json.loads((out/"normalization.json").read_text()))
     except (WorldsatError, ValueError) as err: problems.append(f"normalization.json: {getattr(err, 'message', err)}")
     return problems

@@ -19,8 +19,8 @@ from PIL import Image
 
 from ..core import InvalidInput, atomic_path, output_dir, progress, write_json
 from ..geo import SATLAS_TILE, SATLAS_ZOOM
-from .dataset import (BuildConfig, dataset_dir, file_checksums, mercator_zoom, open_sample, read_entry, read_index,
-                                    verify_sample)
+from .dataset import (BuildConfig, consolidate_samples, dataset_dir, file_checksums, mercator_zoom, open_sample,
+                                    read_entry, read_index, verify_sample, write_stac)
 
 # %% auto #0
 __all__ = ['SATLAS_TCI', 'SATLAS_S2_BANDS', 'export_geotiff', 'band_percentiles', 'export_8bit', 'export_satlas']
@@ -183,7 +183,7 @@ def export_8bit(dataset, # a dataset folder written by `worldsat.data.dataset.bu
     pct["hi"] = np.maximum(pct.hi, pct.lo + 1e-12)   # a constant band: every value maps to 1
     w = _written(d)
     with atomic_path(out, is_dir=True) as tmp:
-        for f in ["config.json", "index.parquet", "collection.json", "normalization.json", "card.md", "card.png"]:
+        for f in ["config.json", "index.parquet", "source.json", "normalization.json", "card.md", "card.png"]:
             if (d/f).exists(): shutil.copy2(d/f, tmp/f)
         if (d/"manifest").is_dir(): shutil.copytree(d/"manifest", tmp/"manifest")
         (tmp/"samples.zarr").mkdir()
@@ -199,13 +199,15 @@ def export_8bit(dataset, # a dataset folder written by `worldsat.data.dataset.bu
             k = (hi - lo) / 254
             nt = raw.sizes["time"]
             image = xr.DataArray(_to_8bit(_physical(raw), lo, hi), dims=("time", "band", "y", "x"),
-                                 attrs={"scaled": 0, "nodata": 0, "lo": [float(v) for v in lo], "hi": [float(v) for v in hi],
+                                 attrs={"nodata": 0, "lo": [float(v) for v in lo], "hi": [float(v) for v in hi], "grid_mapping": "spatial_ref",
+                                        "long_name": "8-bit values: physical values are about image x scale + offset (coordinates), per band",
                                         "scaling": "v = 1 + round((clip(x, lo, hi) - lo) / (hi - lo) * 254), 0 nodata; "
                                                    "x ~ lo + (v - 1) / 254 * (hi - lo) = v * scale + offset"})
             ds = src.drop_vars("image").assign_coords(scale=(("time", "band"), np.tile(k, (nt, 1))),
                                                        offset=(("time", "band"), np.tile(lo - k, (nt, 1))))
             ds["image"] = image
-            ds["image"].encoding = {"_FillValue": np.uint8(0), "chunks": src.image.encoding.get("chunks", image.shape)}
+            ds["image"].encoding = {"_FillValue": np.uint8(0), "chunks": src.image.encoding.get("chunks", image.shape),
+                                    "coordinates": src.image.encoding.get("coordinates", "item_id scale offset spatial_ref")}
             for c in ("scale", "offset"): ds[c].encoding = {}
             ds.to_zarr(tmp/"samples.zarr"/sid, mode="w", zarr_format=2, consolidated=True)
             entry = read_entry(d, sid)     # the copy's manifest records the checksums of the copy's files
@@ -215,9 +217,10 @@ def export_8bit(dataset, # a dataset folder written by `worldsat.data.dataset.bu
                    "inverse": "x ~ lo + (v - 1) / 254 * (hi - lo)",
                    "bands": {b: {"lo": r.lo, "hi": r.hi, "pixels": int(r.pixels)} for b, r in pct.iterrows()}}
         write_json(tmp/"scaling.json", scaling)
+        consolidate_samples(tmp)                       # the copy's samples open in one call too
+        write_stac(tmp, cfg, id_suffix="-8bit")        # its Items describe uint8 images
         if (tmp/"collection.json").exists():
             col = json.loads((tmp/"collection.json").read_text())
-            col["id"] += "-8bit"
             col["description"] = f"8-bit copy (per-band {low:g}-{high:g} percentile scaling, see scaling.json) of a " + col["description"]
             col.setdefault("assets", {})["scaling"] = {"href": "./scaling.json", "type": "application/json",
                                                        "title": "8-bit scaling", "roles": ["metadata"]}

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..core import (BandMismatch, Channel, CorruptFile, DataUnavailable, IncompatibleWeights, InvalidInput, Normalization,
-                           RECIPES, UnknownName, WorldsatError, inside, recipe)
+                           RECIPES, UnknownName, WorldsatError, inside, quiet_import, recipe)
 from ..core import _apply_channel   # the per-channel formula of `Normalization.apply`
 
 # %% auto #0
@@ -345,8 +345,9 @@ def worldsat_dataloaders(root, # the dataset folder
                          model_normalization=None, # the model's recipe, checked against the data's
                         ):
     "fastai `DataLoaders` over a worldsat dataset's train and validation splits."
-    from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
+    with quiet_import():                  # without torch's jit.script FutureWarning, which fastai's import triggers
+        from fastai.data.core import DataLoaders
+        from fastai.data.load import DataLoader
     if target is not None and target not in targets: targets = tuple(targets) + (target,)
     kw = dict(bands=bands, times=times, normalization=normalization, targets=targets, model_normalization=model_normalization)
     train = WorldsatDataset(root, train_split, transform=train_transform, **kw)
