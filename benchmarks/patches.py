@@ -28,8 +28,9 @@ Before timing, the patches of all methods are checked to be equal: exactly, valu
 `--resampling nearest` (the default; a 20 m pixel repeated 2 x 2 is what nearest resampling gives on a cell whose
 corner lies on the 20 m grid, and the global grid's cells do here). With `--resampling bilinear` (worldsat's and
 torchgeo's default for float data) the 10 m bands are still compared exactly, and for the coarser bands the largest
-difference is printed but not asserted: GDAL's warper (worldsat) and its RasterIO resampling (torchgeo) interpolate
-differently at window edges and next to nodata (swath edges: thousands of DN there), and the bound has no bilinear.
+difference is printed but not asserted: worldsat's own bilinear upsampling (window-independent, within 1 DN of GDAL's
+warper) and GDAL's RasterIO resampling (torchgeo) interpolate differently at window edges and next to nodata (swath
+edges: thousands of DN there), and the bound has no bilinear.
 
 Timing and caches
 -----------------
@@ -169,7 +170,7 @@ def make_torchgeo(ctx, bands, resampling):
         # the sample's layout: <collection>/<scene id>/<band>.tif; the index holds one file per scene, the first band,
         # and the other bands are found by replacing the `band` group (separate_files=True)
         filename_glob = f"{bands[0]}.tif"
-        filename_regex = r"^(?P<band>B[0-9]{2}|B8A)\.tif$"
+        filename_regex = r"^(?P<band>B[0-9]{2}|B8A|SCL)\.tif$"
         all_bands = tuple(bands)
         separate_files = True
         is_image = True

@@ -810,7 +810,7 @@ def _connect(address:str|None, n_workers:int) -> tuple:
         try: return cluster, Client(cluster)
         except BaseException: cluster.close(); raise
     try: return None, Client(address, timeout=20)
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, ValueError) as e:   # ValueError: e.g. an inproc:// address of another process
         raise RemoteError(f"cannot reach the dask scheduler at {address!r} ({type(e).__name__}: {str(e)[:200]})",
                           fix="start the scheduler or check its address; without a scheduler, build starts a local cluster") from None
 
@@ -847,7 +847,7 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
                 lab = client.scatter(labels, broadcast=True) if labels is not None else None
                 tg = client.scatter(targets, broadcast=True) if targets else None
                 workers = len(client.scheduler_info().get("workers", {})) or n_workers
-                futs = [client.submit(_task, b, sc, cfg.to_dict(), str(out), lab, tg, key=f"samples-{b[0].id}-{cfg.key()}", pure=False)
+                futs = [client.submit(_task, b, sc, cfg.to_dict(), str(out.absolute()), lab, tg, key=f"samples-{b[0].id}-{cfg.key()}", pure=False)
                         for b in _batches(todo, workers, cfg.cell_size)]
                 bar = progress(total=len(todo), desc=f"building {len(todo)} samples", disable=not show_progress or None)
                 for f in as_completed(futs): bar.update(len(f.result()))

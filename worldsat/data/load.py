@@ -43,7 +43,7 @@ from .catalog import Scene
 
 # %% auto #0
 __all__ = ['Retry', 'as_retry', 'is_remote', 'asset_cache_path', 'fetch_asset', 'fetch_bytes', 'close_datasets', 'read_asset',
-           'read_raster', 'WorldsatDriver', 'load', 'save', 'with_hrefs', 'load_cells']
+           'read_raster', 'WorldsatDriver', 'load', 'save', 'with_hrefs', 'load_cells', 'load_each']
 
 # %% ../../nbs/12_data.load.ipynb #abfb3e4d
 @dataclass(frozen=True)
@@ -368,9 +368,10 @@ def _reproject_info(src_gbox, dst_gbox, ttol:float):
     return rr
 
 def _upsampling(rr, cfg):
-    "`(k, dy, dx)` when a read is a nearest whole-number upsampling on an aligned grid, else None."
-    # dst pixel (row, col) is then src pixel ((row + dy) // k, (col + dx) // k): GDAL's nearest neighbour exactly
-    if rr.paste_ok or rr.read_shrink != 1 or not cfg.nearest or rr.transform.linear is None: return None
+    "`(k, dy, dx)` when a read is a `nearest` or `bilinear` whole-number upsampling on an aligned grid, else None."
+    # dst pixel (row, col) lies in src pixel ((row + dy) // k, (col + dx) // k)
+    if rr.paste_ok or rr.read_shrink != 1 or cfg.resampling not in ("nearest", "bilinear") or rr.transform.linear is None:
+        return None
     A = rr.transform.back.linear                                          # dst pixel -> src pixel
     if A.b != 0 or A.d != 0 or A.a <= 0 or A.e <= 0: return None
     k = round(1 / A.a)
@@ -379,20 +380,69 @@ def _upsampling(rr, cfg):
     if abs(dx - round(dx)) > 1e-6 or abs(dy - round(dy)) > 1e-6: return None
     return k, round(dy), round(dx)
 
+def _bilinear_axis(J:np.ndarray, k:int, n:int) -> tuple:
+    "Along one axis, for fine pixels `J` (k per src pixel, from the src's edge): first neighbour, its weight, own pixel in range."
+    t = 2 * J + 1 - k                      # the fine pixel's centre, (J + 0.5) / k - 0.5 in src pixels, times 2k: exact
+    i0 = t // (2 * k)
+    return i0, 1 - (t - i0 * 2 * k) / (2 * k), (J // k >= 0) & (J // k < n)
+
+def _bilinear_upsampled(rdr, bidx:int, R:np.ndarray, C:np.ndarray, k:int, src_nodata, out:np.ndarray):
+    """Bilinear interpolation of band `bidx` of `rdr` at the centres of fine pixels rows `R` x cols `C` (consecutive, k per
+    src pixel, counted from the raster's corner) into `out` (already nodata): the 2 x 2 src pixels around each centre,
+    weighted over those with data; nodata where the src pixel under the centre is nodata or off the raster. Every number
+    depends on the fine pixel's place on the src grid alone, never on the window asked for: a cell and a larger area
+    that holds it get the same pixels."""
+    (i0, wy, iny), (j0, wx, inx) = _bilinear_axis(R, k, rdr.height), _bilinear_axis(C, k, rdr.width)
+    if not iny.any() or not inx.any(): return
+    r0, r1 = max(0, int(i0.min())), min(rdr.height - 1, int(i0.max()) + 1)
+    c0, c1 = max(0, int(j0.min())), min(rdr.width - 1, int(j0.max()) + 1)
+    pix = rdr.read(bidx, window=((r0, r1 + 1), (c0, c1 + 1)))
+    ok = pix == pix if src_nodata is None else ~nodata_mask(pix, src_nodata)
+    if pix.dtype.kind == "f": ok &= np.isfinite(pix)
+    # src rows a.. and cols b.. that any centre needs, the raster's part of them placed in, the rest without data
+    a, b = int(i0.min()), int(j0.min())
+    val = np.zeros((int(i0.max()) + 2 - a, int(j0.max()) + 2 - b))
+    has = np.zeros(val.shape, bool)
+    val[r0 - a:r1 + 1 - a, c0 - b:c1 + 1 - b] = np.where(ok, pix, 0)
+    has[r0 - a:r1 + 1 - a, c0 - b:c1 + 1 - b] = ok
+    # rows k apart share their weights and have neighbours one src row apart: one strided block of rows per phase
+    cn, co = j0 - b, C // k - b                           # each column's first neighbour, and its own src column
+    for p in range(min(k, len(R))):
+        n, ra = len(R[p::k]), int(i0[p]) - a
+        num, den = np.zeros((n, len(C))), np.zeros((n, len(C)))
+        for dr, w_r in ((0, wy[p]), (1, 1 - wy[p])):
+            v, h = val[ra + dr:ra + dr + n], has[ra + dr:ra + dr + n]
+            for dc, w_c in ((0, wx), (1, 1 - wx)):
+                w = (w_r * w_c) * h[:, cn + dc]
+                num += w * v[:, cn + dc]
+                den += w
+        ro = int(R[p]) // k - a
+        good = has[ro:ro + n][:, co] & (den > 0)
+        res = num[good] / den[good]
+        out[p::k][good] = np.floor(res + 0.5) if out.dtype.kind in "ui" else res    # GDAL's rounding to whole numbers
+
 def _read_upsampled(band, cfg, rr, up, dst):
-    "odc-loader's `_do_read` of a nearest whole-number upsampling, with `np.repeat`-like indexing in place of GDAL's warper."
+    """odc-loader's `_do_read` of a whole-number upsampling on an aligned grid, without GDAL's warper: `nearest` indexes
+    the src pixels (as `np.repeat` would), `bilinear` is `_bilinear_upsampled`. None where the warper must do it."""
     k, dy, dx = up
     rdr, bidx, roi = band.ds, band.bidx, rr.roi_dst
     _dst = dst[roi] if dst is not None else np.ndarray(roi_shape(roi), dtype=resolve_dst_dtype(band.dtype, cfg))
     src_dtype = np.dtype(band.dtype)
     src_nodata = resolve_src_nodata(rdr.nodatavals[bidx - 1], cfg)
     dst_nodata = resolve_dst_nodata(_dst.dtype, cfg, src_nodata)
-    if src_dtype.kind not in "ui" or dst_nodata is None or not np.can_cast(src_dtype, _dst.dtype, "safe"): return None
+    if dst_nodata is None: return None
+    if cfg.nearest:
+        if src_dtype.kind not in "ui" or not np.can_cast(src_dtype, _dst.dtype, "safe"): return None
+    elif src_dtype.kind not in "uif" or (_dst.dtype.kind != "f" and not np.can_cast(src_dtype, _dst.dtype, "safe")): return None
     if roi_is_empty(roi): return roi, _dst
     np.copyto(_dst, dst_nodata)                          # the warper starts from nodata (INIT_DEST=NO_DATA) too
     if roi_is_empty(rr.roi_src): return roi, _dst
-    rows = (np.arange(roi[0].start, roi[0].stop) + dy) // k
-    cols = (np.arange(roi[1].start, roi[1].stop) + dx) // k
+    rows = np.arange(roi[0].start, roi[0].stop) + dy
+    cols = np.arange(roi[1].start, roi[1].stop) + dx
+    if not cfg.nearest:
+        _bilinear_upsampled(rdr, bidx, rows, cols, k, src_nodata, _dst)
+        return roi, _dst
+    rows, cols = rows // k, cols // k
     ri = np.flatnonzero((rows >= 0) & (rows < rdr.height))
     ci = np.flatnonzero((cols >= 0) & (cols < rdr.width))
     if not len(ri) or not len(ci): return roi, _dst
@@ -493,10 +543,22 @@ def _gdal_env(retry:Retry):
     else:
         with rasterio.Env(**retry.gdal_options()): yield
 
+def _with_open(path:str, fn:Callable):
+    "`fn` of this thread's open dataset of local `path`, the one `load` reads through (opened now if need be)."
+    key = _enter_task_env()
+    ds, _, owned = _DATASETS.get(path, key)
+    try: return fn(ds)
+    except _READ_ERRORS:
+        if not owned: _DATASETS.drop(path, key)
+        raise
+    finally:
+        if owned: ds.close()
+
 def read_raster(href:str, # a local path or a remote href (http(s), s3, ...) of a raster
                 fn:Callable, # called with the open rasterio dataset; what it returns is returned
                 retries=None): # for a remote href: a `Retry` or a number of retries (default `Retry()`)
-    "`fn(dataset)` of the raster at `href`, read as `load` reads: remote ones with its GDAL options and retries."
+    """`fn(dataset)` of the raster at `href`, read as `load` reads: a local file through the dataset this thread keeps open
+    for it (`fn` must not close it), a remote one with its GDAL options and retries."""
     retry = as_retry(retries)
     def attempt():
         with rasterio.open(href, "r", sharing=False) as ds:
@@ -507,7 +569,7 @@ def read_raster(href:str, # a local path or a remote href (http(s), s3, ...) of 
     path = urlparse(href).path if href.startswith("file:") else href
     if not Path(path).exists():
         raise DataUnavailable(f"raster file {path} does not exist", fix="check the scene's hrefs, or regenerate the data")
-    try: return attempt()
+    try: return _with_open(path, fn)
     except WorldsatError: raise
     except _READ_ERRORS as e:
         raise CorruptRaster(f"{path} cannot be read as a raster ({e})", fix="re-download or regenerate the file") from None
@@ -786,8 +848,10 @@ def _band_box(b) -> tuple:
 
 def _read_bands(s, names, mask_with) -> list: return names + ([mask_with] if mask_with and mask_with in s.bands else [])
 
-def _exact_reads(scenes, names, mask_with, methods:dict, gbox) -> bool:
-    "Does every band of every scene reach `gbox`'s grid by copying pixels: a paste, or a nearest whole-number upsampling?"
+def _exact_reads(scenes, names, mask_with, methods:dict, gbox, dtype="float32") -> bool:
+    """Does every band of every scene reach `gbox`'s grid by a read whose pixels do not depend on the window: a paste, a
+    nearest whole-number upsampling, or a bilinear one (`_bilinear_upsampled`) into a float or the band's own type with
+    a nodata value?"""
     from odc.geo.crs import CRS
     A, crs_ok = gbox.affine, {}
     if A.b != 0 or A.d != 0 or A.a <= 0 or A.e >= 0: return False
@@ -805,7 +869,11 @@ def _exact_reads(scenes, names, mask_with, methods:dict, gbox) -> bool:
             if round(k) < 1 or abs(k - round(k)) > 1e-9 * k or abs(ky - round(k)) > 1e-9 * k: return False
             ox, oy = (A.c - T.c) / A.a, (A.f - T.f) / A.e                 # the cell's corner on the band's grid
             if abs(ox - round(ox)) > 1e-6 or abs(oy - round(oy)) > 1e-6: return False
-            if round(k) > 1 and n != mask_with and methods.get(n, methods.get("*", "nearest")) != "nearest": return False
+            if round(k) == 1 or n == mask_with: continue
+            m = methods.get(n, methods.get("*", "nearest"))
+            if m == "bilinear":               # read by worldsat (not GDAL's warper) when the output has a nodata value
+                if not _FAST or not (np.dtype(dtype).kind == "f" if dtype is not None else b.nodata is not None): return False
+            elif m != "nearest": return False
     return True
 
 def _same_sources(boxes:list, cells:np.ndarray, tol:float) -> np.ndarray:
@@ -874,7 +942,7 @@ def _cell_view(ds:xr.Dataset, gbox, cell_id:str, row:int, col:int, chunks:dict) 
         return xr.Dataset({k: variables[k] for k in ds.data_vars}, coords={k: variables[k] for k in ds.coords},
                           attrs=attrs)
 
-def _plan_cells(scenes, cells, names, mask_with, methods, chunks:dict, block:int):
+def _plan_cells(scenes, cells, names, mask_with, methods, chunks:dict, block:int, dtype="float32"):
     "Group `cells`: ([(kind, union GeoBox, chunks, [(cell, gbox, row, col), ...])], [(cell, gbox) loaded alone])."
     from odc.geo.geobox import GeoboxTiles, geobox_union_conservative
     groups = {}
@@ -896,7 +964,7 @@ def _plan_cells(scenes, cells, names, mask_with, methods, chunks:dict, block:int
                 placed.append((c, g, round(row), round(col)))
         else: single.extend(members)
         if len(placed) < 2: single.extend(p[:2] for p in placed); continue
-        if _exact_reads(scenes, names, mask_with, methods, union):
+        if _exact_reads(scenes, names, mask_with, methods, union, dtype):
             # pixels are copied: one load of the union, in large chunks, cut into cells, is every cell's own load
             tol = 1e-6 * abs(union.affine.a)
             boxes = [[_band_box(s.bands[n]) for n in _read_bands(s, names, mask_with)] for s in scenes]
@@ -924,17 +992,11 @@ def _plan_cells(scenes, cells, names, mask_with, methods, chunks:dict, block:int
         if fit: plans.append((kind, union, chunked, fit))
     return plans, single
 
-def load_cells(scenes:Sequence[Scene], # scenes to load (any order)
-               cells:Sequence, # grid cells with distinct ids (`worldsat.geo.Cell`, or anything with `.geobox` and `.id`)
-               compute=True, # True: compute all variables; a list, e.g. ["image"]: compute those; False: all lazy
-               block:int=2048, # largest side, in pixels, of the area that one load covers
-               **kwargs, # `load`'s options: bands, resampling, chunks, dtype, scale, mask_with, groupby, retries, cache
-              ) -> dict:
-    "`{cell.id: load(scenes, cell, **kwargs)}` for many cells at once, reading each raster window once for neighbours."
-    cells = list(cells)
+def _many_args(cells:list, compute, block, kwargs:dict, what:str) -> list:
+    "Check the arguments `load_cells` and `load_each` share; the variables to compute."
     ids = [getattr(c, "id", None) for c in cells]
     if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
-        raise InvalidInput("load_cells() needs cells with distinct, non-empty ids",
+        raise InvalidInput(f"{what} needs cells with distinct, non-empty ids",
                            fix="give each cell its own id, e.g. Cell(..., id='r3c7'), or use worldsat.geo's grids")
     if compute is True: want = list(_VARS)
     elif compute is False or compute is None: want = []
@@ -945,40 +1007,105 @@ def load_cells(scenes:Sequence[Scene], # scenes to load (any order)
                                fix="pass True, False, or a list of 'image' and 'clear'")
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
         raise InvalidInput(f"block={block!r} is not a positive number of pixels", fix="pass e.g. block=2048")
-    if "cell" in kwargs: raise InvalidInput("load_cells() takes its cells as `cells`", fix="drop the cell= argument")
-    scenes = sorted(scenes, key=lambda s: (s.datetime, s.id))
+    if "cell" in kwargs: raise InvalidInput(f"{what} takes its cells as `cells`", fix="drop the cell= argument")
+    return want
+
+_by_time = lambda s: (s.datetime, s.id)
+def _scene_key(s) -> tuple: return (s.id, tuple((n, b.href) for n, b in s.bands.items()))
+
+def _scene_union(lists) -> list|None:
+    "The scenes of several lists, each once, sorted as `load` sorts them; None if two different scenes share an id."
+    seen = {}
+    for sc in lists:
+        for s in sc: seen.setdefault(_scene_key(s), s)
+    if len({k[0] for k in seen}) != len(seen): return None
+    return sorted(seen.values(), key=_by_time)
+
+def load_cells(scenes:Sequence[Scene], # scenes to load (any order)
+               cells:Sequence, # grid cells with distinct ids (`worldsat.geo.Cell`, or anything with `.geobox` and `.id`)
+               compute=True, # True: compute all variables; a list, e.g. ["image"]: compute those; False: all lazy
+               block:int=2048, # largest side, in pixels, of the area that one load covers
+               **kwargs, # `load`'s options: bands, resampling, chunks, dtype, scale, mask_with, groupby, retries, cache
+              ) -> dict:
+    "`{cell.id: load(scenes, cell, **kwargs)}` for many cells at once, reading each raster window once for neighbours."
+    cells = list(cells)
+    want = _many_args(cells, compute, block, kwargs, "load_cells()")
+    scenes = sorted(scenes, key=_by_time)
     if not scenes: raise NoScenesFound("load_cells() got no scenes", fix="search a wider area or period, or relax the filters")
     if not cells: return {}
-    mask_with = kwargs.get("mask_with", "SCL")
-    names = _select_bands(scenes, kwargs.get("bands"), mask_with)
+    return _load_many([(c, scenes) for c in cells], want, block, kwargs)
+
+def load_each(jobs:Sequence[tuple], # (cell, scenes) pairs: each cell with its own scenes (any order), e.g. its selection
+              compute=True, # True: compute all variables; a list, e.g. ["image"]: compute those; False: all lazy
+              block:int=2048, # largest side, in pixels, of the area that one load covers
+              **kwargs, # `load`'s options: bands, resampling, chunks, dtype, scale, mask_with, groupby, retries, cache
+             ) -> dict:
+    "`{cell.id: load(scenes, cell, **kwargs)}` for each `(cell, scenes)` of `jobs`, reading each raster window once for neighbours."
+    jobs = list(jobs)
+    if bad := next((j for j in jobs if not isinstance(j, (tuple, list)) or len(j) != 2), None):
+        raise InvalidInput(f"load_each() takes (cell, scenes) pairs, not {str(bad)[:80]}", fix="pass e.g. [(cell, scenes), ...]")
+    want = _many_args([c for c, _ in jobs], compute, block, kwargs, "load_each()")
+    for c, sc in jobs:
+        if isinstance(sc, Scene):
+            raise InvalidInput(f"load_each() got one scene for cell {c.id!r}, not a list", fix="pass [(cell, [scene, ...]), ...]")
+        if not sc:
+            raise NoScenesFound(f"load_each() got no scenes for cell {c.id!r}", fix="leave that cell out, or give it its scenes")
+    return _load_many([(c, sorted(sc, key=_by_time)) for c, sc in jobs], want, block, kwargs)
+
+def _load_many(jobs:list, want:list, block:int, kwargs:dict) -> dict:
+    "`load_each` of checked `jobs`, each (cell, its scenes sorted by time)."
+    mask_with, groupby, dtype = kwargs.get("mask_with", "SCL"), kwargs.get("groupby"), kwargs.get("dtype", "float32")
     res = kwargs.get("resampling", "bilinear")
     methods = dict(res) if isinstance(res, dict) else {"*": res}
     chunks = dict(kwargs.get("chunks") or {})
-    plans, single = _plan_cells(scenes, cells, names, mask_with, methods, chunks, block)
-
-    rest = {k: v for k, v in kwargs.items() if k != "chunks"}
-    def time_chunk(union):  # an area is read in a few time steps per task: a dozen tasks or so per CPU, <= 64 Mpx each
-        per = math.ceil(len(scenes) * len(names) / (4 * (os.cpu_count() or 1)))
+    rest = {k: v for k, v in kwargs.items() if k not in ("chunks", "bands")}
+    # families of cells that can share loads: the same bands; with groupby, also the same scenes (a day's mosaic is of
+    # the scenes given). Without groupby, a load of a few cells holds all their scenes, and each cell takes its own.
+    families, single = {}, []
+    for c, sc in jobs:
+        names = tuple(_select_bands(sc, kwargs.get("bands"), mask_with))
+        families.setdefault((names, tuple(map(_scene_key, sc)) if groupby is not None else None), []).append((c, sc))
+    plans = []                    # (kind, union GeoBox, chunks, members [(cell, gbox, row, col)], scenes, names)
+    for (names, _), members in families.items():
+        own = {c.id: sc for c, sc in members}
+        union = _scene_union(own.values())
+        if union is None or len(members) < 2: single += members; continue
+        found, alone = _plan_cells(union, [c for c, _ in members], list(names), mask_with, methods, chunks, block, dtype)
+        single += [(c, own[c.id]) for c, _ in alone]
+        for kind, ubox, chunked, placed in found:
+            plans.append((kind, ubox, chunked, placed, _scene_union(own[p[0].id] for p in placed), list(names)))
+    jobs_of = dict((c.id, sc) for c, sc in jobs)
+    def times(c, scenes):         # the time steps of `scenes` that are the cell's (None: all of them)
+        mine = {_scene_key(s) for s in jobs_of[c.id]}
+        idx = [i for i, s in enumerate(scenes) if _scene_key(s) in mine]
+        return None if len(idx) == len(scenes) else idx
+    def view(ds, c, g, row, col, idx):
+        v = _cell_view(ds, g, c.id, row, col, own_chunks(g))
+        return v if idx is None else v.isel(time=idx)
+    def time_chunk(union, n, nb): # an area is read in a few time steps per task: a dozen tasks or so per CPU, <= 64 Mpx each
+        per = math.ceil(n * nb / (4 * (os.cpu_count() or 1)))
         return max(1, min(per, (1 << 26) // (union.shape.x * union.shape.y)))
-    loads = [_load(scenes, union, **rest, chunks=chunked, time_chunk=time_chunk(union) if kind == "area" else 1)
-             for kind, union, chunked, _ in plans]
-    own = lambda g: {"time": 1, "y": chunks.get("y", g.shape.y), "x": chunks.get("x", g.shape.x)}  # its own load's chunks
+    own_chunks = lambda g: {"time": 1, "y": chunks.get("y", g.shape.y), "x": chunks.get("x", g.shape.x)}  # its own load's
+    loads = []
+    for kind, ubox, chunked, _, scenes, names in plans:
+        loads.append(_load(scenes, ubox, bands=names, **rest, chunks=chunked,
+                           time_chunk=time_chunk(ubox, len(scenes), len(names)) if kind == "area" else 1))
     todo, views = [], {}          # (key, variable, lazy DataArray) to compute together; cell id -> lazy result
-    for i, (kind, _, _, members) in enumerate(plans):
+    for i, (kind, _, _, members, scenes, _) in enumerate(plans):
         if kind == "area": todo += [(i, v, loads[i][v]) for v in want]     # computed whole, then cut
         else:
             for c, g, row, col in members:
-                views[c.id] = _cell_view(loads[i], g, c.id, row, col, own(g))
+                views[c.id] = view(loads[i], c, g, row, col, times(c, scenes))
                 todo += [(c.id, v, views[c.id][v]) for v in want]
-    for c, _ in single:
-        views[c.id] = load(scenes, c, **kwargs)
+    for c, sc in single:
+        views[c.id] = load(sc, c, **kwargs)
         todo += [(c.id, v, views[c.id][v]) for v in want]
     got = {}
     for (key, v, _), arr in zip(todo, dask.compute(*[a for *_, a in todo]) if todo else ()):
         got.setdefault(key, {})[v] = arr
-    for i, (kind, _, _, members) in enumerate(plans):
+    for i, (kind, _, _, members, scenes, _) in enumerate(plans):
         if kind == "area":
             whole = loads[i].assign(got.get(i, {}))
             whole = whole.assign({v: whole[v].chunk({"time": 1}) for v in _VARS if v not in got.get(i, {})})
-            for c, g, row, col in members: views[c.id] = _cell_view(whole, g, c.id, row, col, own(g))
-    return {c.id: views[c.id].assign(got[c.id]) if c.id in got else views[c.id] for c in cells}
+            for c, g, row, col in members: views[c.id] = view(whole, c, g, row, col, times(c, scenes))
+    return {c.id: views[c.id].assign(got[c.id]) if c.id in got else views[c.id] for c, _ in jobs}

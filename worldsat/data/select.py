@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/data.select.html.md"""
 
 # %% ../../nbs/13_data.select.ipynb #f0f7d7f7
 from __future__ import annotations
-import datetime as dt, itertools, math
+import datetime as dt, itertools, math, threading
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -31,9 +31,22 @@ __all__ = ['aoi_coverage', 'aoi_metrics', 's2cloudless_probability', 'Rule', 'Sc
            'PerSeason', 'ClearestNear', 'Mosaic', 'Selection', 'select']
 
 # %% ../../nbs/13_data.select.ipynb #753d0ff7
+_TLS = threading.local()
+
+def _transformer(src, dst) -> Transformer:
+    "This thread's pyproj Transformer from `src` to `dst` (x, y order): made once, since making one costs more than using it."
+    cache = getattr(_TLS, "transformers", None)
+    if cache is None: cache = _TLS.transformers = {}
+    key = (str(src), str(dst))
+    tr = cache.get(key)
+    if tr is None:
+        if len(cache) >= 64: cache.clear()
+        tr = cache[key] = Transformer.from_crs(src, dst, always_xy=True)
+    return tr
+
 def _project(geom, src="EPSG:4326", dst="EPSG:4326"):
     "`geom` reprojected from `src` to `dst` (vertex by vertex)."
-    tr = Transformer.from_crs(src, dst, always_xy=True)
+    tr = _transformer(src, dst)
     return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 def _window(bounds, src) -> rwindows.Window|None:
@@ -43,6 +56,19 @@ def _window(bounds, src) -> rwindows.Window|None:
     c0, c1 = max(0, math.floor(min(xs))), min(src.width, math.ceil(max(xs)))
     r0, r1 = max(0, math.floor(min(ys))), min(src.height, math.ceil(max(ys)))
     return rwindows.Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
+
+def _inside(g, shape:tuple, transform) -> np.ndarray:
+    """Which pixels of a grid have their centre in polygon `g` (read-only): remembered for the next few reads on the same
+    grid, since the scenes of one site (selected for one cell after another) share their SCL grid."""
+    cache = getattr(_TLS, "masks", None)
+    if cache is None: cache = _TLS.masks = {}
+    key = (g.wkb, tuple(shape), tuple(transform)[:6])
+    m = cache.get(key)
+    if m is None:
+        if len(cache) >= 16: cache.clear()
+        m = cache[key] = rfeatures.geometry_mask([g], shape, transform, invert=True)
+        m.flags.writeable = False
+    return m
 
 def _read_aoi(href, geom_ll, shape=None, resampling=Resampling.nearest, retries=None):
     """Band 1 of `href` over the AOI: (array, inside-AOI mask, pixel area, AOI size in pixels counting the part outside
@@ -57,7 +83,7 @@ def _read_aoi(href, geom_ll, shape=None, resampling=Resampling.nearest, retries=
         out_shape = shape or (int(win.height), int(win.width))
         arr = src.read(1, window=win, out_shape=out_shape, resampling=resampling)
         tr = src.window_transform(win) * rasterio.Affine.scale(win.width / out_shape[1], win.height / out_shape[0])
-        inside = rfeatures.geometry_mask([g], out_shape, tr, invert=True)
+        inside = _inside(g, out_shape, tr)
         return arr, inside, abs(tr.a * tr.e), inside.sum() + outside * px / abs(tr.a * tr.e)
     return read_raster(href, read, retries)
 
