@@ -683,11 +683,14 @@ def _inputs(cfg:BuildConfig) -> tuple:
 
 def _entry_path(out:Path, sid:str) -> Path: return out/"manifest"/f"{sid}.json"
 
-def _task(cells, scenes, cfg_dict, out, labels, targets=None):
-    "What a worker runs for a batch of neighbouring cells: build their samples, committing each manifest entry as it is written."
+def _task(cells, scenes, cfg_dict, out, labels, targets=None, done=None):
+    """What a worker runs for a batch of neighbouring cells: build their samples, committing each manifest entry as it is
+    written (and calling `done()` after each, when given: the progress of a batch run in this process)."""
     import dask
     cfg = BuildConfig.from_dict(cfg_dict)
-    commit = lambda e: write_json(_entry_path(Path(out), e["sample_id"]), e)
+    def commit(e):
+        write_json(_entry_path(Path(out), e["sample_id"]), e)
+        if done is not None: done()
     # the batch's own dask graph runs right here: handing its many tiny tasks to the cluster's scheduler from inside a
     # task costs more than reading the pixels
     err = None
@@ -699,10 +702,14 @@ def _task(cells, scenes, cfg_dict, out, labels, targets=None):
     if err is not None: raise err
     return entries
 
+def _batch_cap(cell_size:int) -> int:
+    "Most cells in one batch: a 1024 px square of pixels, and 64 cells at most."
+    return max(1, min(64, (1024 // max(int(cell_size), 1)) ** 2))
+
 def _batches(cells:Sequence[Cell], n_workers:int, cell_size:int) -> list:
     """`cells` (sorted by id: neighbours are near in that order) cut into contiguous batches that share loads: at most a
     1024 px square of pixels (64 cells at most) each, and at least as many batches as workers."""
-    cap = max(1, min(64, (1024 // max(int(cell_size), 1)) ** 2))
+    cap = _batch_cap(cell_size)
     n = max(1, min(len(cells), max(int(n_workers), math.ceil(len(cells) / cap))))
     size = math.ceil(len(cells) / n)
     return [list(cells[i:i + size]) for i in range(0, len(cells), size)]
@@ -833,8 +840,10 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
     if todo: scenes, targets, labels, source = _inputs(cfg)
     if fresh: _check_split(cfg, cells)                     # after the inputs: their errors come first
     new_root, before = _new_root(out), (set(os.listdir(out)) if out.is_dir() else set())
+    # work that fits in one batch runs here: starting worker processes (and their imports) would cost more than it
+    here = address is None and 0 < len(todo) <= _batch_cap(cfg.cell_size)
     try:
-        cluster, client = _connect(address, n_workers) if todo else (None, None)
+        cluster, client = _connect(address, n_workers) if todo and not here else (None, None)
         try:
             out.mkdir(parents=True, exist_ok=True)
             if fresh: write_json(out/"config.json", cfg.to_dict())
@@ -842,7 +851,11 @@ def build(cfg:BuildConfig, # what to build (or its dict, as in config.json)
             write_json(out/"samples.zarr"/".zgroup", {"zarr_format": 2})
             write_json(out/"samples.zarr"/".zattrs", _ROOT_ATTRS)
             if todo: write_json(out/"source.json", source)
-            if todo:
+            if todo and here:
+                bar = progress(total=len(todo), desc=f"building {len(todo)} samples", disable=not show_progress or None)
+                _task(todo, scenes, cfg.to_dict(), str(out.absolute()), labels, targets, done=lambda: bar.update(1))
+                bar.close()
+            elif todo:
                 sc = client.scatter(scenes, broadcast=True)
                 lab = client.scatter(labels, broadcast=True) if labels is not None else None
                 tg = client.scatter(targets, broadcast=True) if targets else None
