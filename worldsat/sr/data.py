@@ -25,9 +25,10 @@ from ..core import (BandMismatch, DataUnavailable, InvalidInput, NoScenesFound, 
 
 # %% auto #0
 __all__ = ['SAMPLE_LR_BANDS', 'SAMPLE_HR_BANDS', 'WORLDSTRAT_LR_BANDS', 'WORLDSTRAT_HR_BANDS', 'SRNormalization',
-           'select_revisits', 'degrade', 'estimate_shift', 'coregistration', 'drop_misregistered', 'SRSamples',
-           'read_worldsat', 'sample_world_sr_config', 'sample_world_sr', 'read_worldstrat', 'glob_escape',
-           'probav_norm', 'probav_root', 'read_probav', 'SRDataset', 'sr_collate']
+           'select_revisits', 'buffer_clear', 'degrade', 'estimate_shift', 'coregistration', 'drop_misregistered',
+           'SRSamples', 'read_worldsat', 'sample_world_sr_config', 'sample_world_sr', 'read_worldstrat', 'glob_escape',
+           'probav_norm', 'probav_root', 'read_probav', 'probav_baseline', 'probav_baseline_cpsnr', 'SRDataset',
+           'sr_collate']
 
 # %% ../../nbs/20_sr.data.ipynb #0c3e2167
 _NORM_FIELDS = ("bands", "hr_bands", "lr_scale", "lr_offset", "hr_scale", "hr_offset", "scale", "source")
@@ -132,6 +133,17 @@ def select_revisits(times, # acquisition time of each revisit (datetimes, ISO st
         chosen += list(rest[np.lexsort((rest, -cf[rest]))][:k - len(chosen)])
     chosen = np.array(chosen, dtype=int)
     return chosen[np.lexsort((chosen, t[chosen]))]
+
+# %% ../../nbs/20_sr.data.ipynb #1942d945
+def buffer_clear(clear, # (..., h, w) bool: True where a revisit is clear
+                 px:int=1) -> np.ndarray: # pixels by which each not-clear area grows (0: unchanged)
+    "`clear` with every not-clear area widened by `px` pixels in each direction (the image's edge does not count as cloud)."
+    if isinstance(px, bool) or not isinstance(px, (int, np.integer)) or px < 0:
+        raise InvalidInput(f"clear buffer {px!r} is not a number of pixels", fix="use a whole number >= 0 (1 suits Sentinel-2's 20 m masks)")
+    c = np.asarray(clear, bool)
+    if px == 0 or c.ndim < 2: return c.copy()
+    size = (1,) * (c.ndim - 2) + (2 * px + 1, 2 * px + 1)
+    return ~ndimage.maximum_filter(~c, size=size, mode="constant", cval=False)
 
 # %% ../../nbs/20_sr.data.ipynb #cc3a70b7
 def degrade(hr:np.ndarray, # (..., H, W) high-res image
@@ -278,9 +290,11 @@ def read_worldsat(root, # a dataset folder built with a `target`
                   drop_misregistered:bool=False, # drop revisits shifted by more than `max_shift` (see `coregistration`)
                   max_shift:float=1.0,
                   coregister:bool=False, # measure the shifts (into meta) without dropping anything
+                  clear_buffer:int=1, # pixels by which cloudy areas grow (see `buffer_clear`; 0: the masks as stored)
                   show_progress:bool=False) -> SRSamples:
     "The SR samples of a worldsat dataset built with a high-res target."
     from worldsat.data.dataset import read_index, open_sample
+    buffer_clear(np.ones((1, 1), bool), clear_buffer)   # a bad buffer is refused before anything is read
     root = Path(root)
     if not (root/"index.parquet").is_file():
         raise DataUnavailable(f"{root} has no index.parquet", fix="pass a folder written by worldsat.data.dataset.build")
@@ -303,7 +317,7 @@ def read_worldsat(root, # a dataset folder built with a `target`
         if miss: raise BandMismatch(f"dataset {root} has no bands {miss} (low-res {all_b}, high-res {all_hb})", fix="choose among those")
         if len(b) != len(hb):
             raise BandMismatch(f"{len(b)} low-res bands {b} but {len(hb)} high-res bands {hb}", fix="pass as many hr_bands as bands, in matching order")
-        clear = ds.clear.values
+        clear = buffer_clear(ds.clear.values.astype(bool), clear_buffer)
         cf = clear.reshape(clear.shape[0], -1).mean(1)
         try: keep = select_revisits(ds.time.values, cf, ds.attrs["target_datetime"], k=k, min_clear=min_clear, name=sid)
         except NoScenesFound as e:
@@ -351,10 +365,11 @@ def sample_world_sr(out=None, # dataset folder (default: cached under worldsat_h
                     show_progress:bool=False,
                     **read_kw) -> SRSamples: # more `read_worldsat` arguments (split, sites, drop_misregistered...)
     "The sample world's SR samples (built on first use)."
-    from worldsat.data.dataset import build
+    from worldsat.data.dataset import build, FORMAT
     from worldsat.sample import sample_world, _lock
     cfg = sample_world_sr_config(cell_size)
-    if out is None: out = cache_dir("sr")/f"sample-{sample_world(show_progress=False).name}-{cfg.key()}"
+    # the dataset layout is part of the cache name: a worldsat that writes another layout builds its own copy
+    if out is None: out = cache_dir("sr")/f"sample-{sample_world(show_progress=False).name}-{cfg.key()}-f{FORMAT}"
     out = Path(out)
     with _lock(out.parent/f".{out.name}.lock"):
         if not (out/"index.parquet").is_file() or not (out/"config.json").is_file():
@@ -540,6 +555,27 @@ def read_probav(root, # the challenge folder (holding train/, test/, norm.csv)
         try: samples.append(_finish(s, drop_misregistered, max_shift, coregister))
         except NoScenesFound as e: skip(e.message)
     return SRSamples(samples, skipped, norm, root)
+
+# %% ../../nbs/20_sr.data.ipynb #b1ebf2bd
+def probav_baseline(scene) -> np.ndarray: # a PROBA-V scene folder (imgsetNNNN) with LR*.png and QM*.png
+    "The challenge's baseline image of a scene, (1, 3h, 3w): `worldsat.sr.models.probav_bicubic` of ALL its low-res frames."
+    from worldsat.sr.models import probav_bicubic
+    f = Path(scene)
+    lrs = sorted(f.glob("LR*.png"))
+    if not lrs: raise DataUnavailable(f"{str(f)!r} has no LR*.png", fix="pass a scene folder of the PROBA-V challenge (imgsetNNNN)")
+    frames = np.stack([_png(p) for p in lrs])
+    qms = [f/p.name.replace("LR", "QM") for p in lrs]
+    clear = np.stack([(_png(q) > 0) if q.is_file() else np.ones(frames.shape[1:], bool) for q in qms])
+    return probav_bicubic(frames, clear, (3 * frames.shape[1], 3 * frames.shape[2]))
+
+def probav_baseline_cpsnr(scene) -> float: # a PROBA-V training scene folder (with HR.png and SM.png)
+    "cPSNR of the challenge's baseline against the scene's HR image: what the challenge's `norm.csv` lists for it."
+    from worldsat.sr.metrics import cpsnr
+    f = Path(scene)
+    if not (f/"HR.png").is_file(): raise DataUnavailable(f"{str(f)!r} has no HR.png (a test scene?)", fix="pass a training scene")
+    hr = _png(f/"HR.png")[None]
+    sm = (_png(f/"SM.png") > 0) if (f/"SM.png").is_file() else np.ones(hr.shape[1:], bool)
+    return cpsnr(probav_baseline(f), hr, sm, border=3)
 
 # %% ../../nbs/20_sr.data.ipynb #c4bfa45b
 def _step(scale:float) -> int:

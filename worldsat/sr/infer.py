@@ -238,8 +238,11 @@ def predict_area(model, # an SR model (see `predict_array`)
                  scale:float|None=None, # default: `model.scale`, else the normalization's `scale`
                  select=None, # f(clear=(T, h, w), times=, k=, ref_time=) -> indices (default: see above)
                  tile:int=64, overlap:int=16, margin:float|None=None, batch_size:int=8, device=None, amp:bool=True,
+                 clear_buffer:int=1, # pixels by which cloudy areas grow, as in training (see `worldsat.sr.data.buffer_clear`)
                  progress:bool=True) -> xr.DataArray:
     "Super-resolve a loaded cube: (band, y, x) in model units on the high-res grid, georeferenced, with provenance."
+    from worldsat.sr.data import buffer_clear
+    buffer_clear(np.ones((1, 1), bool), clear_buffer)       # a bad buffer is refused first
     norm = _norm_dict(normalization)
     bands = list(norm["bands"])
     hr_bands = list(norm.get("hr_bands") or bands)
@@ -259,19 +262,20 @@ def predict_area(model, # an SR model (see `predict_array`)
     if crs is None: raise CRSMismatch("the cube has no CRS", fix="load it with worldsat.data.load.load, or set one with cube.rio.write_crs(...)")
     scale = scale if scale is not None else getattr(model, "scale", None) or norm.get("scale")
     if scale is None: raise InvalidInput("no scale factor: neither the model nor the normalization has one", fix="pass scale=")
-    clear = np.asarray(cube["clear"].values, bool)
+    clear = buffer_clear(np.asarray(cube["clear"].values, bool), clear_buffer)   # cloud edges are not ground (no bright dashes)
     times = list(pd.to_datetime(cube["time"].values))
     chosen = [int(i) for i in (select or _default_select)(clear=clear, times=times, k=k, ref_time=ref_time)]
     if not chosen:
         raise NoScenesFound(f"none of the cube's {len(times)} revisits has a clear pixel over the area",
                             fix="load a longer period (more revisits), or a period with less cloud")
     dn = image.sel(band=bands).isel(time=chosen).values.astype(np.float64)
-    ok = clear[chosen] & np.isfinite(dn).all(1)
+    valid = np.isfinite(dn).all(1)                                   # pixels with data (cloudy ones included, as in training)
     nodata = image.attrs.get("nodata", image.attrs.get("_FillValue"))
-    if nodata is not None and np.isfinite(nodata): ok &= ~(dn == nodata).any(1)
+    if nodata is not None and np.isfinite(nodata): valid &= ~(dn == nodata).any(1)
+    ok = clear[chosen] & valid
     s, o = _per_band(norm.get("lr_scale"), bands, "lr_scale"), _per_band(norm.get("lr_offset"), bands, "lr_offset")
     x = (dn * s[None, :, None, None] + o[None, :, None, None]).astype(np.float32)
-    x[~np.broadcast_to(ok[:, None], x.shape)] = np.nan
+    x[~np.broadcast_to(valid[:, None], x.shape)] = np.nan
     if len(chosen) < k:                                                  # pad with empty frames
         x = np.concatenate([x, np.full((k - len(chosen),) + x.shape[1:], np.nan, np.float32)])
         ok = np.concatenate([ok, np.zeros((k - len(chosen),) + ok.shape[1:], bool)])
@@ -424,22 +428,25 @@ def sr_map(lr, # low-res: (band, y, x) / (time, band, y, x) DataArray, a loaded 
            normalization=None, # to turn digital numbers into model units
            bands:Sequence[int]=(0, 1, 2), # band positions shown as red, green, blue
            lo:float=2, hi:float=98, # percentiles of the SR image mapped to black and white
-           side_by_side:bool=False, # add a swipe control between low-res and SR (loads a plugin from the web)
-           tiles:str|None="OpenStreetMap", leaflet_dir=None, max_size:int=1024) -> folium.Map:
-    "A folium map with low-res, SR and high-res as image overlays (one shared stretch) and a layer control."
-    views = [_as_view(x, normalization, w, bands) for x, w in ((lr, "low-res"), (sr, "SR"), (hr, "high-res"))]
-    a, b = _shared_stretch([views[1], views[0], views[2]], lo, hi)
-    m = folium.Map(tiles=tiles, control_scale=True, max_zoom=22)
-    layers = []
-    for v, label in zip(views, ("low-res", "SR", "high-res")):
+           side_by_side:bool=False, # add a swipe control between low-res and SR (its plugin comes from the web: such a map saves only with offline=False)
+           tiles:str|None="OpenStreetMap", # background tiles (need the network; None: none)
+           leaflet_dir=None, # Leaflet to embed when saving (default: the packaged one; see `worldsat.viz.save_map`)
+           max_size:int=1024) -> folium.Map:
+    "An offline folium map with low-res, high-res and, on top, SR as image overlays (one shared stretch) and a layer control."
+    from worldsat.viz import new_map
+    views = {w: _as_view(x, normalization, w, bands) for x, w in ((lr, "low-res"), (sr, "SR"), (hr, "high-res"))}
+    a, b = _shared_stretch([views["SR"], views["low-res"], views["high-res"]], lo, hi)
+    m = new_map(tiles=tiles)                        # an OfflineMap: draws in a notebook without the internet
+    layers = {}
+    for label in ("low-res", "high-res", "SR"):     # the last one added is drawn on top: the SR image opens in view
+        v = views[label]
         if v is None: continue
-        ov = _overlay(v, a, b, f"{label} ({_res_label(v)})", max_size)
-        ov.add_to(m); layers.append(ov)
-    (s_, w_), (n_, e_) = layers[1].bounds
+        layers[label] = _overlay(v, a, b, f"{label} ({_res_label(v)})", max_size).add_to(m)
+    (s_, w_), (n_, e_) = layers["SR"].bounds
     m.fit_bounds([[s_, w_], [n_, e_]])
     if side_by_side:
         from folium.plugins import SideBySideLayers
-        SideBySideLayers(layer_left=layers[0], layer_right=layers[1]).add_to(m)
+        SideBySideLayers(layer_left=layers["low-res"], layer_right=layers["SR"]).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     if path is not None: save_map(m, path, leaflet_dir=leaflet_dir)
     return m

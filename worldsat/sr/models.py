@@ -8,6 +8,8 @@ Docs: https://worldsat.github.io/worldsat/sr.models.html.md"""
 from __future__ import annotations
 import math
 
+import numpy as np
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -15,8 +17,8 @@ import torch.nn.functional as F
 from ..core import BandMismatch, InvalidInput, UnknownName, WorldsatError
 
 # %% auto #0
-__all__ = ['SIZES', 'MODELS', 'out_size', 'frame_valid', 'clear_mean', 'SRModel', 'n_params', 'Bicubic', 'SRCNN', 'ResBlock',
-           'HighResNet', 'make_model', 'sr_device']
+__all__ = ['SIZES', 'MODELS', 'out_size', 'frame_valid', 'clear_mean', 'SRModel', 'n_params', 'Bicubic', 'probav_bicubic',
+           'ProbavBicubic', 'SRCNN', 'ResBlock', 'HighResNet', 'make_model', 'sr_device']
 
 # %% ../../nbs/21_sr.models.ipynb #504e72ee
 def out_size(h:int, # low-res height, px
@@ -115,8 +117,8 @@ def n_params(model:nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-def _last_layer(conv:nn.Module, gain:float=0.1) -> nn.Module:
-    "A final layer that starts small (default initialization times `gain`, zero bias): the model starts near bicubic."
+def _last_layer(conv:nn.Module, gain:float=0.0) -> nn.Module:
+    "A final layer that starts at `gain` times its default initialization, with zero bias: by default zero, so a model starts exactly at its bicubic baseline."
     with torch.no_grad():
         conv.weight.mul_(gain)
         if conv.bias is not None: conv.bias.zero_()
@@ -136,6 +138,46 @@ class Bicubic(SRModel):
     def forward(self, image, clear=None):
         image, clear = self._prepare(image, clear)
         return self._baseline(clear_mean(image, clear))
+
+# %% ../../nbs/21_sr.models.ipynb #55365056
+def probav_bicubic(frames, # (T, C, h, w) or (T, h, w) low-res frames
+                   clear, # (T, h, w) bool clear masks (None: all clear)
+                   size:tuple) -> np.ndarray: # (H, W) of the output
+    "The PROBA-V challenge's baseline: PIL bicubic (Keys, a = -0.5) of the frames with the most clear pixels, averaged."
+    from PIL import Image
+    f = np.asarray(frames, np.float32)
+    if f.ndim == 3: f = f[:, None]
+    if f.ndim != 4: raise InvalidInput(f"frames have shape {f.shape}, not (T, C, h, w)", fix="pass one scene's frames")
+    c = np.ones((f.shape[0],) + f.shape[2:], bool) if clear is None else np.asarray(clear, bool)
+    if c.shape != (f.shape[0],) + f.shape[2:]:
+        raise InvalidInput(f"clear has shape {c.shape}, frames {f.shape}", fix="pass one (h, w) mask per frame")
+    n = c.reshape(len(c), -1).sum(1)
+    best = np.flatnonzero(n == n.max())
+    H, W = (int(v) for v in size)
+    out = np.zeros((f.shape[1], H, W), np.float64)
+    for t in best:
+        for b in range(f.shape[1]):
+            out[b] += np.asarray(Image.fromarray(np.nan_to_num(f[t, b])).resize((W, H), Image.Resampling.BICUBIC), np.float64)
+    return out / len(best)
+
+class ProbavBicubic(SRModel):
+    "The PROBA-V challenge's baseline as a model: `probav_bicubic` of each sample (NumPy/PIL, no gradient)."
+    name = "probav-bicubic"
+    def __init__(self, in_channels:int, # bands of the low-res revisits
+                 out_channels:int|None=None, # bands of the output (None: in_channels)
+                 scale:float=3.0, # scale factor (PROBA-V: 3)
+                 residual_bands:list|None=None): # per output band, the input band it upsamples
+        super().__init__(in_channels, out_channels, scale, residual_bands)
+        self.dummy = nn.Parameter(torch.zeros(0))
+
+    def forward(self, image, clear=None):
+        image, clear = self._prepare(image, clear)
+        v = frame_valid(clear)                       # padded revisits (no clear pixel) never count
+        size = self.out_size(*image.shape[-2:])
+        x = image[:, :, self.residual_bands].detach().float().cpu().numpy()
+        c, v = clear.cpu().numpy(), v.cpu().numpy()
+        out = np.stack([probav_bicubic(x[i][v[i]], c[i][v[i]], size) for i in range(len(x))])
+        return torch.from_numpy(out).to(device=image.device, dtype=image.dtype)
 
 # %% ../../nbs/21_sr.models.ipynb #a65aad80
 class SRCNN(SRModel):
@@ -264,7 +306,7 @@ class HighResNet(SRModel):
         return self._baseline(ref) + self.head(x)
 
 # %% ../../nbs/21_sr.models.ipynb #dd7aaf82
-MODELS = {"bicubic": Bicubic, "srcnn": SRCNN, "srcnn-mf": SRCNN, "highresnet": HighResNet}
+MODELS = {"bicubic": Bicubic, "probav-bicubic": ProbavBicubic, "srcnn": SRCNN, "srcnn-mf": SRCNN, "highresnet": HighResNet}
 
 def make_model(name:str, # "bicubic", "srcnn", "srcnn-mf" or "highresnet"
                **kw) -> SRModel: # the model's arguments (in_channels, out_channels, scale, ...)

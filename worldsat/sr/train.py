@@ -16,14 +16,14 @@ from torch.utils.data import DataLoader, Sampler
 
 from .. import __version__
 from ..core import (WorldsatError, InvalidInput, UnknownName, IncompatibleWeights, CorruptFile, DataUnavailable,
-                           atomic_path, output_dir)
+                           atomic_path, output_dir, progress, progress_mode, quiet_import)
 from .data import SRDataset, SRNormalization, sr_collate
 from .models import make_model, n_params, sr_device
 from .metrics import cpsnr, cssim, psnr, ssim, cpsnr_torch, registered_loss
 
 # %% auto #0
-__all__ = ['SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'read_checkpoint', 'load_weights', 'TrainState',
-           'train_sr', 'load_sr_model', 'evaluate', 'compare']
+__all__ = ['BASELINES', 'SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'read_checkpoint', 'load_weights',
+           'TrainState', 'lr_at', 'LRSchedule', 'EpochReport', 'train_sr', 'load_sr_model', 'evaluate', 'compare']
 
 # %% ../../nbs/23_sr.train.ipynb #14ae12d6
 @dataclass
@@ -37,9 +37,11 @@ class SRConfig:
     patches_per_sample:int = 4 # training crops per sample per epoch
     bs:int = 8 # batch size
     epochs:int = 30
-    lr:float = 1e-3
+    lr:float = 1e-3 # the peak learning rate
+    schedule:str = "one-cycle" # "one-cycle" (warm up from lr/10 over the first 15% of the steps, then cosine down to lr/100) or "constant"
     wd:float = 0.0
     loss:str = "registered" # "registered" (WorldStrat: MSE + MAE + SSIM after a sub-pixel shift search), "l1" or "mse"
+    debias:bool = True # remove each band's brightness bias before the loss, as cPSNR does (the model learns detail, not a site's radiometry)
     checkpoint_every:int = 50 # optimizer steps between checkpoints (one is also written at each epoch's end)
     patience:int = 0 # early stopping: stop after this many epochs without a better validation cPSNR (0: off)
     train_sites:list[str]|None = None # sample world: sites to train on (default: all but the test sites)
@@ -95,6 +97,7 @@ def _check_config(cfg:SRConfig):
     from worldsat.sr.models import MODELS
     if cfg.model not in MODELS: raise UnknownName(f"SR model {cfg.model!r}", fix=f"use one of {sorted(MODELS)}")
     if cfg.loss not in ("registered", "l1", "mse"): raise InvalidInput(f"unknown SR loss {cfg.loss!r}", fix="use 'registered', 'l1' or 'mse'")
+    if cfg.schedule not in ("one-cycle", "constant"): raise InvalidInput(f"unknown learning-rate schedule {cfg.schedule!r}", fix="use 'one-cycle' or 'constant'")
     try: json.dumps(cfg.model_kw, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"SR setting model_kw={cfg.model_kw!r} is not plain JSON ({e})", fix="use text keys and numbers, text or lists as values") from None
@@ -159,7 +162,7 @@ def _as_tuple(items):
 
 def sr_dataloaders(train:SRDataset, valid:SRDataset, bs:int=8, seed:int=0, num_workers:int=0, device=None):
     "fastai `DataLoaders` over SR datasets: batches are `(image, clear, hr, hr_clear)`, the first two the model's inputs."
-    from fastai.data.core import DataLoaders
+    with quiet_import(): from fastai.data.core import DataLoaders
     sampler = EpochSampler(len(train), seed)
     tdl = DataLoader(train, batch_size=bs, sampler=sampler, collate_fn=_as_tuple, num_workers=num_workers, drop_last=False)
     vdl = DataLoader(valid, batch_size=bs, shuffle=False, collate_fn=_as_tuple, num_workers=num_workers)
@@ -169,14 +172,15 @@ def sr_dataloaders(train:SRDataset, valid:SRDataset, bs:int=8, seed:int=0, num_w
 
 # %% ../../nbs/23_sr.train.ipynb #7152c7c9
 class SRLoss:
-    "The training loss: `registered` (WorldStrat's registered loss), or masked `l1` / `mse`."
-    def __init__(self, kind:str="registered", border:int=3):
+    "The training loss: `registered` (WorldStrat's registered loss), or masked `l1` / `mse`; with `debias`, each band's brightness bias is removed first, as cPSNR removes it."
+    def __init__(self, kind:str="registered", border:int=3, debias:bool=True):
         if kind not in ("registered", "l1", "mse"):
             raise InvalidInput(f"unknown SR loss {kind!r}", fix="use 'registered', 'l1' or 'mse'")
-        self.kind, self.border = kind, border
+        self.kind, self.border, self.debias = kind, border, debias
     def __call__(self, pred, hr, hr_clear):
-        if self.kind == "registered": return registered_loss(pred, hr, hr_clear)
+        if self.kind == "registered": return registered_loss(pred, hr, hr_clear, debias=self.debias)
         m = hr_clear[:, None].to(pred.dtype).expand_as(pred)
+        if self.debias: pred = pred + ((hr - pred) * m).sum((2, 3), keepdim=True) / m.sum((2, 3), keepdim=True).clamp_min(1)
         d = (pred - hr).abs() if self.kind == "l1" else (pred - hr) ** 2
         return (d * m).sum() / m.sum().clamp_min(1)
 
@@ -247,7 +251,7 @@ def load_weights(model:torch.nn.Module, state, # the model, and a state dict fro
     return model
 
 # %% ../../nbs/23_sr.train.ipynb #f78ccb6d
-from fastai.callback.core import Callback, CancelFitException
+with quiet_import(): from fastai.callback.core import Callback, CancelFitException
 
 def _rng_state() -> dict:
     "The random generators' states as tensors and numbers (a weights-only checkpoint holds nothing else)."
@@ -376,17 +380,60 @@ def _load_opt(opt, sd:dict, path:Path):
         moved.append({k: v.to(p.device) if isinstance(v, torch.Tensor) else v for k, v in s.items()})
     opt.load_state_dict({"state": moved, "hypers": L(hypers)})
 
+def lr_at(cfg:SRConfig, # the run's settings (`lr`, `schedule`)
+          pos:float) -> float: # share of the run's optimizer steps done, 0 ... 1
+    "The learning rate at `pos`: one-cycle (lr/10 rising to lr over the first 15%, cosine down to lr/100) or constant."
+    if cfg.schedule == "constant": return cfg.lr
+    pos, warm = min(max(pos, 0.0), 1.0), 0.15
+    cos = lambda a, b, t: b + (a - b) * (1 + math.cos(math.pi * t)) / 2
+    return cos(cfg.lr / 10, cfg.lr, pos / warm) if pos < warm else cos(cfg.lr, cfg.lr / 100, (pos - warm) / (1 - warm))
+
+class LRSchedule(Callback):
+    "Sets the learning rate before each step from the run's global step (`TrainState.step`), so a resumed run continues its schedule."
+    order = 60
+    def __init__(self, cfg:SRConfig, ts:"TrainState", steps_per_epoch:int):
+        self.cfg, self.ts, self.total = cfg, ts, max(1, cfg.epochs * steps_per_epoch)
+    def before_batch(self):
+        if self.training: self.opt.set_hyper("lr", lr_at(self.cfg, self.ts.step / self.total))
+
+class EpochReport(Callback):
+    "One report per epoch, counted over the whole run ('epoch 5/30' when resumed at 5): a bar ('bar'), a plain line ('lines') or nothing ('off')."
+    order = 80 # after TrainState has the epoch's history row
+    def __init__(self, ts:"TrainState", epochs:int, mode:str, say=None):
+        self.ts, self.epochs, self.mode, self.say = ts, epochs, mode, say
+        self.bar, self.t0, self.times = None, None, []
+    def before_fit(self):
+        if self.mode == "bar":
+            self.bar = progress(total=self.epochs, desc="training", disable=False, initial=self.ts.start_epoch, leave=True)
+    def before_epoch(self): self.t0 = time.monotonic()
+    def after_epoch(self):
+        row = self.ts.history[-1] if self.ts.history else {}
+        self.times.append(time.monotonic() - self.t0)
+        n, score = self.ts.true_epoch + 1, row.get("cpsnr_metric", float("nan"))
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{row.get('train_loss', float('nan')):.4f}", valid_cpsnr=f"{score:.3f}", best=f"{self.ts.best:.3f}")
+            self.bar.update(1)
+        elif self.mode == "lines":
+            left = (self.epochs - n) * float(np.mean(self.times))
+            msg = (f"epoch {n}/{self.epochs}: train loss {row.get('train_loss', float('nan')):.4f}, valid cPSNR {score:.3f} dB "
+                   f"(best {self.ts.best:.3f}), {self.times[-1]:.1f} s" + (f"; about {left:.0f} s to go" if n < self.epochs else ""))
+            (self.say or (lambda m: print(m, file=sys.stderr, flush=True)))(msg)
+    def after_fit(self):
+        if self.bar is not None: self.bar.close(); self.bar = None
+
 def train_sr(cfg:SRConfig, # what to train
              out, # the run folder (created; an unfinished run there is resumed)
              restart:bool=False, # start over even if `out` holds an unfinished run
              device=None, # default: CUDA if available, else the CPU
-             show_progress:bool=True,
+             show_progress:bool=True, # report each epoch as `worldsat.core.progress_mode()` says (bar, line, or nothing)
              data:dict|None=None, # samples as `sr_samples` returns them (default: read from `cfg.data`)
+             say=None, # where epoch lines go in 'lines' mode (default: stderr)
             ) -> dict:
     "Train (or resume) an SR model; returns the run's paths, history and best validation cPSNR."
-    from fastai.learner import Learner, AvgMetric
-    from fastai.optimizer import Adam
-    import fastai.callback.progress # noqa: F401 (adds Learner.no_bar)
+    with quiet_import():
+        from fastai.learner import Learner, AvgMetric
+        from fastai.optimizer import Adam
+        import fastai.callback.progress # noqa: F401 (adds Learner.no_bar)
     if not isinstance(cfg, SRConfig): raise InvalidInput(f"cfg is a {type(cfg).__name__}, not an SRConfig", fix="use SRConfig(...) or SRConfig.from_dict(...)")
     dev = sr_device(device)
     run = output_dir(out, what="run folder")
@@ -415,9 +462,13 @@ def train_sr(cfg:SRConfig, # what to train
     valid = SRDataset(data["valid"] or data["train"][:1], T=cfg.k, mode="eval")
     dls = sr_dataloaders(train, valid, bs=cfg.bs, seed=cfg.seed, num_workers=cfg.num_workers)
     ts = TrainState(run, cfg.checkpoint_every, cfg.patience, payload=payload)
+    mode = progress_mode() if show_progress else "off"
+    cbs = [ts, LRSchedule(cfg, ts, math.ceil(len(train) / cfg.bs)), EpochReport(ts, cfg.epochs, mode, say)]
     model = model.to(dev)
-    learn = Learner(dls, model, loss_func=SRLoss(cfg.loss, cfg.border), opt_func=Adam, lr=cfg.lr, wd=cfg.wd,
-                    metrics=[AvgMetric(_cpsnr_batch(cfg.border))], cbs=[ts], path=run, model_dir=".")
+    # Adam's eps as in PyTorch (1e-8), not fastai's 1e-5: SR losses and their gradients are small (reflectance residuals,
+    # MSE ~1e-4), and an eps of 1e-5 would swamp them, leaving the model stuck at bicubic for many epochs
+    learn = Learner(dls, model, loss_func=SRLoss(cfg.loss, cfg.border, cfg.debias), opt_func=functools.partial(Adam, eps=1e-8), lr=cfg.lr, wd=cfg.wd,
+                    metrics=[AvgMetric(_cpsnr_batch(cfg.border))], cbs=cbs, path=run, model_dir=".")
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:
         learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
@@ -432,12 +483,9 @@ def train_sr(cfg:SRConfig, # what to train
     if state.get("stopped") or remaining <= 0:
         pass                                                            # finished earlier: nothing to do
     else:
-        ctx = [learn.no_bar()] if not show_progress else []
-        import contextlib
-        with contextlib.ExitStack() as st:
-            for c in ctx: st.enter_context(c)
-            if not show_progress: st.enter_context(learn.no_logging())
-            learn.fit(remaining, lr=cfg.lr, wd=cfg.wd, reset_opt=False)
+        # fastai's own bar and table stay off: `EpochReport` counts epochs over the whole run, in the form the mode asks
+        with learn.no_bar(), learn.no_logging():
+            learn.fit(remaining, lr=lr_at(cfg, ts.step / max(1, cfg.epochs * math.ceil(len(train) / cfg.bs))), wd=cfg.wd, reset_opt=False)
     hist = ts.history
     return {"run": str(run), "best": str(run/"best.pt"), "history": hist, "best_cpsnr": ts.best if hist else float("nan"),
             "stopped": bool(ts.stopped or state.get("stopped")), "epochs": len(hist)}
@@ -498,8 +546,12 @@ def evaluate(model, samples:Sequence[dict], border:int=3, device=None, normaliza
                      "baseline": s["meta"].get("baseline_cpsnr")})
     return pd.DataFrame(rows)
 
-def compare(models:dict, samples:Sequence[dict], border:int=3, device=None) -> pd.DataFrame:
-    "A results table: one row per model (mean metrics over `samples`), with the gain over bicubic in dB."
+BASELINES = {"probav-bicubic": ("probav", "the PROBA-V challenge's baseline: PIL bicubic (a = -0.5) of the frames with the most clear pixels, averaged"),
+             "bicubic": ("bicubic", "worldsat's multi-frame bicubic: clear-weighted mean of the K chosen revisits, PyTorch bicubic (a = -0.75)")}
+
+def compare(models:dict, # {name: model}; baselines among them are named by `BASELINES`' keys
+            samples:Sequence[dict], border:int=3, device=None) -> pd.DataFrame:
+    "A results table: one row per model (mean metrics over `samples`), with its gain in dB over each baseline in `models`."
     rows, per = [], {}
     for name, m in models.items():
         df = evaluate(m, samples, border=border, device=device)
@@ -508,9 +560,12 @@ def compare(models:dict, samples:Sequence[dict], border:int=3, device=None) -> p
         if df["baseline"].notna().all() and len(df): r["probav_score"] = float((df["baseline"] / df["cpsnr"]).mean())
         rows.append(r)
     tab = pd.DataFrame(rows).set_index("model")
-    if "bicubic" in per:
-        tab["cpsnr_gain_db"] = [float((per[n]["cpsnr"] - per["bicubic"]["cpsnr"]).mean()) for n in tab.index]
-        tab["wins_vs_bicubic"] = [f"{int((per[n]['cpsnr'] > per['bicubic']['cpsnr']).sum())}/{len(per[n])}" for n in tab.index]
+    tab.attrs["baselines"] = {}
+    for b, (short, what) in BASELINES.items():       # the columns say which baseline they compare to
+        if b not in per: continue
+        tab[f"gain_vs_{short}_db"] = [float((per[n]["cpsnr"] - per[b]["cpsnr"]).mean()) for n in tab.index]
+        tab[f"wins_vs_{short}"] = [f"{int((per[n]['cpsnr'] > per[b]['cpsnr']).sum())}/{len(per[n])}" for n in tab.index]
+        tab.attrs["baselines"][b] = what
     return tab
 
 # %% ../../nbs/23_sr.train.ipynb #6936bf7f

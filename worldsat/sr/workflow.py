@@ -20,19 +20,20 @@ from .train import SRConfig, train_sr, sr_samples, load_sr_model, compare
 from .models import make_model, sr_device
 
 # %% auto #0
-__all__ = ['RESULT_MODELS', 'train_models', 'markdown_table', 'results_table', 'sample_site_target', 'aoi_cell', 'predict_scenes',
-           'predict_site', 'predict_aoi']
+__all__ = ['RESULT_MODELS', 'train_models', 'markdown_table', 'results_table', 'sample_site_target', 'aoi_cell', 'score_cells',
+           'predict_scenes', 'predict_site', 'predict_aoi', 'demo_config', 'seed_study', 'demo_sr']
 
 # %% ../../nbs/25_sr.workflow.ipynb #01c24459
 RESULT_MODELS = {
+    "probav-bicubic": {},
     "bicubic": {},
     "srcnn": {"model_kw": {}, "loss": "l1"},
     "srcnn-mf": {"model_kw": {}, "loss": "l1"},
-    "highresnet": {"model_kw": {"hidden": 32}},
+    "highresnet": {"model_kw": {"hidden": 32}, "loss": "l1"},     # as the demo trains it (see `demo_config`)
 }
 
 def train_models(out, # folder: one run folder per model inside
-                 models:Sequence[str]=("bicubic", "srcnn", "srcnn-mf", "highresnet"),
+                 models:Sequence[str]=("probav-bicubic", "bicubic", "srcnn", "srcnn-mf", "highresnet"),
                  data:str="sample", epochs:int=30, seed:int=0, show_progress:bool=True, device=None,
                  model_kw:dict|None=None, # architecture options per model, e.g. {"highresnet": {"hidden": 64}}
                  **overrides) -> dict: # other `SRConfig` settings for all models
@@ -70,12 +71,12 @@ def markdown_table(tab:pd.DataFrame, digits:int=3) -> str:
     rows = [[str(i)] + [fmt(v) for v in r] for i, r in zip(tab.index, tab.itertuples(index=False))]
     return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
-def results_table(runs:Sequence, # run folders (or folders of them); "bicubic" is always added as the baseline
+def results_table(runs:Sequence, # run folders (or folders of them); both baselines ("probav-bicubic", "bicubic") are always added
                   split:str="test", # which samples: "test" (held out), "valid" or "train"
                   data:str|None=None, # default: the data the first run was trained on
                   out=None, # also write results.csv and results.md here
                   device=None) -> pd.DataFrame:
-    "Mean cPSNR, cSSIM, PSNR and SSIM of each run's best model on `split`, with its gain over bicubic."
+    "Mean cPSNR, cSSIM, PSNR and SSIM of each run's best model on `split`, with its gain over each baseline (see `compare`)."
     if split not in ("train", "valid", "test"): raise InvalidInput(f"split {split!r}", fix="use test, valid or train")
     sr_device(device)
     if out is not None: out = output_dir(out, what="out")
@@ -96,9 +97,9 @@ def results_table(runs:Sequence, # run folders (or folders of them); "bicubic" i
     chosen = samples[split]
     if not len(chosen): raise DataUnavailable(f"the data {cfg0.data!r} has no {split!r} samples", fix="evaluate on another split")
     s0 = chosen[0]
-    if "bicubic" not in models:
-        models = {"bicubic": make_model("bicubic", in_channels=s0["image"].shape[1], out_channels=s0["hr"].shape[0],
-                                        scale=s0["hr"].shape[-1] / s0["image"].shape[-1]), **models}
+    kw = dict(in_channels=s0["image"].shape[1], out_channels=s0["hr"].shape[0], scale=s0["hr"].shape[-1] / s0["image"].shape[-1])
+    base = {b: models.pop(b) if b in models else make_model(b, **kw) for b in ("probav-bicubic", "bicubic")}   # the baselines first
+    models = {**base, **models}
     tab = compare(models, chosen, border=cfg0.border, device=device)
     tab.attrs["split"], tab.attrs["data"] = split, cfg0.data
     if out is not None:
@@ -136,9 +137,31 @@ def aoi_cell(aoi, resolution:float=10.0) -> Cell:
     return Cell(crs, Affine(resolution, 0, x0, 0, -resolution, y1), w, h, "aoi")
 
 # %% ../../nbs/25_sr.workflow.ipynb #6ddf87a2
-def _score_against(sr_path, hr_path, norm, lr_cube, border:int=3) -> dict:
-    "cPSNR / cSSIM of the SR COG and of bicubic against the high-res target, on the target's grid."
+def score_cells(sr:np.ndarray, # (C, H, W) SR image in model units
+                hr:np.ndarray, # (C, H, W) the high-res target, same grid
+                hr_clear:np.ndarray|None=None, # (H, W) True where the target is clear
+                cell:int=128, # side of a scored cell, high-res px (the sample world's samples: 32 low-res px x 4)
+                border:int=3) -> dict:
+    """cPSNR and cSSIM as `worldsat.sr.train.evaluate` scores a sample, averaged over the `cell` x `cell` squares of an area
+    (the brightness bias is removed per square, as per sample): an area's score and a held-out table's mean the same thing."""
     from worldsat.sr.metrics import cpsnr, cssim
+    sr, hr = np.asarray(sr, np.float64), np.asarray(hr, np.float64)
+    if sr.shape != hr.shape: raise InvalidInput(f"the SR image {sr.shape} and the target {hr.shape} differ in shape", fix="predict over the target's footprint")
+    clear = np.ones(hr.shape[1:], bool) if hr_clear is None else np.asarray(hr_clear, bool)
+    H, W = hr.shape[1:]
+    c = min(int(cell), H, W)
+    rows = []
+    for r in range(0, H - c + 1, c):
+        for q in range(0, W - c + 1, c):
+            win = (slice(None), slice(r, r + c), slice(q, q + c))
+            if clear[win[1:]].mean() < 0.5: continue
+            rows.append((cpsnr(sr[win], hr[win], clear[win[1:]], border=border), cssim(sr[win], hr[win], clear[win[1:]], border=border)))
+    if not rows: return {"cpsnr": float("nan"), "cssim": float("nan"), "cells": 0}
+    a = np.array(rows)
+    return {"cpsnr": float(np.nanmean(a[:, 0])), "cssim": float(np.nanmean(a[:, 1])), "cells": len(rows)}
+
+def _score_against(sr_path, hr_path, norm, lr_cube, border:int=3, cell:int=128) -> dict:
+    "`score_cells` of the SR COG against the high-res target COG, on the target's grid."
     from worldsat.sr.data import SRNormalization
     with rasterio.open(sr_path) as s: sr = s.read(masked=False).astype(np.float64) * np.array(s.scales)[:, None, None] + np.array(s.offsets)[:, None, None]
     n = norm if isinstance(norm, SRNormalization) else SRNormalization.from_dict(norm)
@@ -146,8 +169,7 @@ def _score_against(sr_path, hr_path, norm, lr_cube, border:int=3) -> dict:
         hdn = h.read()
         hr = n.apply_hr(hdn)
         hr_clear = (hdn != (h.nodata if h.nodata is not None else -1)).all(0)
-    if sr.shape != hr.shape: raise InvalidInput(f"the SR image {sr.shape} and the target {hr.shape} differ in shape", fix="predict over the target's footprint")
-    return {"cpsnr": cpsnr(sr, hr, hr_clear, border=border), "cssim": cssim(sr, hr, hr_clear, border=border)}
+    return score_cells(sr, hr, hr_clear, cell=cell, border=border)
 
 def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
                    scenes, # Sentinel-2 scenes over the cell (their revisits are chosen as in training)
@@ -193,11 +215,11 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
            "sr_shape": [int(sr.sizes["y"]), int(sr.sizes["x"])]}
     if hr_path is not None:
         res["score"] = _score_against(cog, hr_path, norm, cube)
+        # the multi-frame bicubic of the same revisits, as a COG beside the SR one and scored the same way
         bic = make_model("bicubic", in_channels=len(norm.bands), out_channels=len(norm.hr_bands), scale=norm.scale)
         bsr = predict_area(bic, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, progress=False)
         bcog = write_sr_cog(bsr, out/"bicubic.tif", normalization=norm)
-        res["bicubic"] = str(bcog)
-        res["bicubic_score"] = _score_against(bcog, hr_path, norm, cube)
+        res["bicubic"], res["bicubic_score"] = str(bcog), _score_against(bcog, hr_path, norm, cube)
     with atomic_path(out/"predict.json") as tmp: tmp.write_text(json.dumps(res, indent=2, default=float))
     return res
 
@@ -220,3 +242,55 @@ def predict_aoi(run, aoi, start:str, end:str, catalog="sample", out="sr-predict"
     cell = aoi_cell(aoi)
     scenes = cat.search(collection, aoi=cell.geometry_wgs84(), start=start, end=end)
     return predict_scenes(run, scenes, cell, out, ref_time=ref_time, **kw)
+
+# %% ../../nbs/25_sr.workflow.ipynb #11eafef2
+def demo_config(site:str="pampas", epochs:int=30, seed:int=0) -> SRConfig:
+    "The demo's training settings: a small HighRes-net (hidden 32, L1 loss without brightness bias, one-cycle to 1e-3) on the sample sites other than `site`."
+    return SRConfig(model="highresnet", model_kw={"hidden": 32}, epochs=epochs, test_sites=[site], patience=0,
+                    checkpoint_every=100, seed=seed, loss="l1", lr=1e-3, schedule="one-cycle", debias=True)
+
+def seed_study(out, # folder: one run per seed (seed-0, seed-1, ...), and seeds.csv
+               seeds:Sequence[int]=range(5), site:str="pampas", epochs:int=30, show_progress:bool=False) -> pd.DataFrame:
+    "The demo's model trained once per seed and scored on `site` by `results_table`: one row per seed, against both baselines."
+    out, rows = output_dir(out, what="out"), []
+    for s in seeds:
+        cfg = demo_config(site, epochs, int(s))
+        t0 = time.time()
+        r = train_sr(cfg, out/f"seed-{s}", show_progress=show_progress)
+        tab = results_table([out/f"seed-{s}"], split="test")
+        m = tab.loc[f"seed-{s}"]
+        rows.append({"seed": int(s), "highresnet": m["cpsnr"], "probav_baseline": tab.loc["probav-bicubic", "cpsnr"],
+                     "multiframe_bicubic": tab.loc["bicubic", "cpsnr"], "gain_vs_probav_db": m["gain_vs_probav_db"],
+                     "gain_vs_bicubic_db": m["gain_vs_bicubic_db"], "wins_vs_probav": m["wins_vs_probav"],
+                     "wins_vs_bicubic": m["wins_vs_bicubic"], "best_epoch": int(np.argmax([h["cpsnr_metric"] for h in r["history"]])) if r["history"] else -1,
+                     "seconds": round(time.time() - t0, 1)})
+    res = pd.DataFrame(rows).set_index("seed")
+    with atomic_path(out/"seeds.csv") as tmp: res.to_csv(tmp)
+    return res
+
+def demo_sr(out, # the demo's SR folder: run/, sr.tif, map.html, sr.png, results.csv
+            site:str="pampas", # the held-out sample site
+            epochs:int=30, # training epochs
+            say=print, # where the demo's lines go
+            quiet:bool=False, # no progress (epochs, tiles)
+            seed:int=0) -> dict:
+    "The demo's super-resolution step: train a small HighRes-net on the other sites, score it on `site` as `worldsat sr eval` does, super-resolve `site`."
+    from worldsat.sample import SITES
+    names = [s.name for s in SITES]
+    if site not in names: raise UnknownName(f"unknown sample site {site!r}", fix=f"use one of {names}")
+    out = output_dir(out, what="out")
+    others = [s for s in names if s != site]
+    say(f"[6/6] super-resolution: training a small HighRes-net for {epochs} epochs on {' and '.join(others)}, "
+        f"then 10 m -> 2.5 m over {site}, which it has not seen ...")
+    r = train_sr(demo_config(site, epochs, seed), out/"run", show_progress=not quiet, say=say)
+    tab = results_table([out/"run"], split="test", out=out)          # the same call as `worldsat sr eval RUN`
+    row, p, b = tab.loc["run"], tab.loc["probav-bicubic"], tab.loc["bicubic"]
+    say(f"      {site} (not seen in training), mean of {int(row['samples'])} held-out samples, as `worldsat sr eval {out/'run'}` reports:\n"
+        f"      HighRes-net cPSNR {row['cpsnr']:.2f} dB; PROBA-V baseline {p['cpsnr']:.2f} dB ({row['gain_vs_probav_db']:+.2f} dB, "
+        f"better on {row['wins_vs_probav']}); multi-frame bicubic {b['cpsnr']:.2f} dB ({row['gain_vs_bicubic_db']:+.2f} dB); "
+        f"cSSIM {row['cssim']:.4f} vs {p['cssim']:.4f} and {b['cssim']:.4f}")
+    pr = predict_site(out/"run", site, out, show_progress=not quiet)
+    return {**pr, "run": str(out/"run"), "best_valid_cpsnr": r["best_cpsnr"], "cpsnr": float(row["cpsnr"]),
+            "probav_cpsnr": float(p["cpsnr"]), "bicubic_cpsnr": float(b["cpsnr"]),
+            "gain_db": float(row["gain_vs_probav_db"]), "gain_vs_bicubic_db": float(row["gain_vs_bicubic_db"]),
+            "results": str(out/"results.csv")}
