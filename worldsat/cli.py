@@ -15,7 +15,7 @@ from .core import (WorldsatError, CorruptFile, InvalidInput, NoScenesFound, Outp
                            atomic_path, output_dir, parse_date, sensor)
 
 # %% auto #0
-__all__ = ['demo', 'demo_sr', 'scenes', 'parser', 'main']
+__all__ = ['demo', 'demo_sr', 'scenes', 'parser', 'argv_for_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0a0f0a12
 def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:bool=False):
@@ -101,7 +101,7 @@ def demo_sr(out:Path, site:str, epochs:int, say=print, quiet:bool=False) -> dict
     from worldsat.sr.train import SRConfig, train_sr
     from worldsat.sr.workflow import predict_site
     others = [s.name for s in SITES if s.name != site]
-    say(f"[6/6] super-resolution: training a small HighRes-net ({epochs} epochs, about 2 s each on 2 CPU cores) on {' and '.join(others)}, "
+    say(f"[6/6] super-resolution: training a small HighRes-net ({epochs} epochs) on {' and '.join(others)}, "
         f"then 10 m -> 2.5 m over {site}, which it has not seen ...")
     cfg = SRConfig(model="highresnet", model_kw={"hidden": 32}, epochs=epochs, test_sites=[site], patience=0, checkpoint_every=100)
     r = train_sr(cfg, out/"run", show_progress=not quiet)
@@ -178,7 +178,7 @@ def scenes(aoi, start, end, catalog="sample", collection="sentinel-2-l2a", out=N
 _EPILOG = """\
 examples:
   worldsat demo                         build the sample world, search it, write a map and a figure
-  worldsat demo --site iowa --max-cloud 10 --out /tmp/demo
+  worldsat demo --site iowa --max-cloud 10 --sr-epochs 0 --out demo-iowa    another site, without the SR step
   worldsat scenes --aoi 1.605,48.222,1.635,48.238 --start 2024-01-01 --end 2024-12-31 --even 6 --out report.parquet
   worldsat sample --validate            build (or find) the sample world and check it against STAC
   worldsat build --config build.json --out data/beauce    build an ML-ready dataset (resumable)
@@ -190,7 +190,7 @@ examples:
   worldsat sr predict sr-runs/highresnet --site pampas    super-resolve a site to a COG and a map
 
 Set WORLDSAT_HOME to choose where generated data is cached (default ~/.cache/worldsat)
-and WORLDSAT_PROGRESS=0 to silence progress bars."""
+and WORLDSAT_PROGRESS=0 to silence progress (a terminal shows bars; a log gets a few plain lines)."""
 
 def _cmd_demo(a):
     import matplotlib; matplotlib.use("Agg")   # the program draws into files only (library functions leave the backend alone)
@@ -420,7 +420,7 @@ def parser() -> argparse.ArgumentParser:
           worldsat build --config build.json --out data/beauce
           worldsat build --aoi 1.607,48.224,1.628,48.237 --start 2024-01-01 --end 2024-12-31 --labels sample \\
                          --classes wheat,maize,rapeseed,grassland --cell-size 32 --split-block-m 640 \\
-                         --out data/beauce
+                         --out data/crops
           worldsat build --config build.json --out data/big --scheduler tcp://10.0.0.5:8786   (an existing dask cluster)
           worldsat validate data/beauce"""))
     bd.add_argument("--out", required=True, help="dataset folder (an interrupted build there resumes)")
@@ -459,10 +459,10 @@ _SR_EPILOG = """\
 examples:
   worldsat sr train                              HighRes-net on the sample world (held-out site: pampas) -> sr-runs/highresnet
   worldsat sr train --model all --out sr-runs    bicubic, SRCNN, multi-frame SRCNN and HighRes-net, then their results table
-  worldsat sr train --model srcnn --epochs 50 --loss l1
+  worldsat sr train --model srcnn --epochs 5 --loss l1 --out sr-runs/srcnn-l1
   worldsat sr eval sr-runs                       the results table of every run in sr-runs (bicubic added as the baseline)
   worldsat sr predict sr-runs/highresnet --site pampas --out pampas-sr
-  worldsat sr predict sr-runs/highresnet --aoi -58.52,-34.57,-58.5,-34.56 --start 2024-01-01 --end 2024-02-28
+  worldsat sr predict sr-runs/highresnet --aoi -60.96,-34.56,-60.94,-34.54 --start 2024-01-01 --end 2024-02-28
   worldsat sr train --data worldstrat:/data/worldstrat --epochs 100 --device cuda
   worldsat sr train --data probav:/data/probav     (PROBA-V: NIR, 3x)
 
@@ -515,7 +515,7 @@ def _sr_parser(sub):
                                      "provenance tags), map.html and sr.png.")
     pr.add_argument("run", help="a run folder or a best.pt")
     pr.add_argument("--site", default="pampas", help="sample-world site (default: pampas, the held-out one)")
-    pr.add_argument("--aoi", default=None, help="instead of --site: a bbox west,south,east,north or a vector file")
+    pr.add_argument("--aoi", default=None, type=_aoi_arg, help="instead of --site: a bbox west,south,east,north or a vector file")
     pr.add_argument("--start", default=None, help="with --aoi: first date")
     pr.add_argument("--end", default=None, help="with --aoi: last date")
     pr.add_argument("--ref-time", default=None, help="with --aoi: prefer revisits near this date")
@@ -525,15 +525,19 @@ def _sr_parser(sub):
     pr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     pr.set_defaults(func=_cmd_sr_predict)
 
-def main(argv=None) -> int:
-    "Entry point of the `worldsat` command."
-    p = parser()
-    args, rest = [], list(sys.argv[1:] if argv is None else argv)
-    while rest:   # a bbox west of Greenwich starts with '-': join it to --aoi so argparse does not take it for an option
+def argv_for_parser(argv) -> list:
+    "`argv` with a bbox west of Greenwich, which starts with '-', joined to its --aoi, so argparse does not take it for an option."
+    args, rest = [], list(argv)
+    while rest:
         x = rest.pop(0)
         if x == "--aoi" and rest and re.match(r"^-\d", rest[0]): x = f"--aoi={rest.pop(0)}"
         args.append(x)
-    a = p.parse_args(args)
+    return args
+
+def main(argv=None) -> int:
+    "Entry point of the `worldsat` command."
+    p = parser()
+    a = p.parse_args(argv_for_parser(sys.argv[1:] if argv is None else argv))
     if not getattr(a, "func", None):
         p.print_help(); return 0
     cmd = " ".join(c for c in (a.command, getattr(a, "sr_command", None)) if c)

@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #ffeb4916
 from __future__ import annotations
-import contextlib, json, math, os, shutil, tempfile, uuid
+import contextlib, json, math, os, shutil, sys, tempfile, time, uuid, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -18,8 +18,9 @@ import xarray as xr
 __all__ = ['SENSORS', 'SCL_CLASSES', 'SCL_COLORS', 'SCL_CLOUD', 'SCL_SHADOW', 'SCL_INVALID', 'RECIPES', 'WorldsatError',
            'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptFile', 'CorruptRaster',
            'NoScenesFound', 'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'OutputExists', 'worldsat_home',
-           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'progress', 'parse_date',
-           'Band', 'Sensor', 'sensor', 'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
+           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'progress_mode',
+           'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor', 'sensor', 'scl_clear',
+           'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
 
 # %% ../nbs/00_core.ipynb #757046ae
 class WorldsatError(Exception):
@@ -123,15 +124,106 @@ def output_dir(path, # a folder worldsat is about to create or fill
     return p
 
 # %% ../nbs/00_core.ipynb #0a93239f
+_OFF = ("0", "false", "no", "off")
+
+def _in_jupyter() -> bool:
+    "Whether this runs in a Jupyter kernel (where tqdm draws a widget)."
+    ip = sys.modules.get("IPython")
+    try: shell = ip.get_ipython() if ip is not None else None
+    except Exception: return False
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+def progress_mode(stream=None, # where progress is written (default: sys.stderr)
+                 ) -> str:
+    "How progress is shown: 'off' ($WORLDSAT_PROGRESS=0), 'bar' (a terminal or Jupyter), else 'lines' (a log)."
+    v = os.environ.get("WORLDSAT_PROGRESS", "").strip().lower()
+    if v in _OFF: return "off"
+    if v in ("bar", "lines"): return v
+    if stream is None:
+        if _in_jupyter(): return "bar"
+        stream = sys.stderr
+    try: return "bar" if stream.isatty() else "lines"
+    except (AttributeError, ValueError): return "lines"     # no isatty, or a closed stream
+
+# %% ../nbs/00_core.ipynb #500fa6ed
+class LineProgress:
+    "Progress as sparse plain lines for logs; iterate over it, or call `update` and `close`, as with tqdm."
+    def __init__(self, iterable=None, # what to iterate over
+                 desc:str|None=None, # what is being done
+                 total:int|None=None, # length, when `iterable` has none
+                 file=None, # where lines go (default: sys.stderr)
+                 every:float=0.1, # a line each time this share more of the total is done ...
+                 min_interval:float=5.0, # ... but not sooner than this many seconds after the last line
+                 max_interval:float=30.0, # a line at least this often while work goes on
+                 clock=time.monotonic): # the time source (seconds)
+        if total is None and iterable is not None:
+            try: total = len(iterable)
+            except TypeError: total = None
+        self.iterable, self.desc, self.total, self.file, self.clock = iterable, desc, total, file, clock
+        self.every, self.min_interval, self.max_interval = every, min_interval, max_interval
+        self.n, self.closed = 0, False
+        self.t0 = self.last_t = clock()
+        self.last_n = 0
+
+    def __len__(self): return self.total if self.total is not None else len(self.iterable)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update(1)
+        self.close()
+
+    def _line(self, done:bool=False) -> str:
+        took = self.clock() - self.t0
+        what = f"{self.desc}: " if self.desc else ""
+        count = f"{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)" if self.total else f"{self.n}"
+        return f"{what}{count} {'done in' if done else 'after'} {took:.1f} s"
+
+    def _say(self, done:bool=False):
+        print(self._line(done), file=self.file if self.file is not None else sys.stderr, flush=True)
+        self.last_t, self.last_n = self.clock(), self.n
+
+    def update(self, n:int=1): # how many more items are done
+        "Count `n` more items done; print a line when enough work or time has passed since the last one."
+        self.n += n
+        now = self.clock()
+        step = self.total and (self.n - self.last_n) >= self.every * self.total
+        if (step and now - self.last_t >= self.min_interval) or now - self.last_t >= self.max_interval:
+            if not (self.total and self.n >= self.total): self._say()    # the end has its own line
+
+    def close(self):
+        "The final line (once)."
+        if not self.closed:
+            self.closed = True
+            self._say(done=True)
+
+    def set_description(self, desc:str|None=None, refresh:bool=True): self.desc = desc
+    def set_postfix(self, *args, **kwargs): pass    # a bar's live details; a log line does without them
+
+# %% ../nbs/00_core.ipynb #fc9a0af7
 def progress(iterable:Iterable|None=None, # what to iterate over
              desc:str|None=None, # label shown before the bar
              total:int|None=None, # length, when `iterable` has none
-             disable:bool|None=None, # force the bar off (None: follow `$WORLDSAT_PROGRESS`)
-             **kwargs):
-    "A tqdm progress bar over `iterable` that follows worldsat's settings."
-    from tqdm.auto import tqdm
-    if disable is None: disable = os.environ.get("WORLDSAT_PROGRESS", "1") in ("0", "false", "no")
-    return tqdm(iterable, desc=desc, total=total, disable=disable, **kwargs)
+             disable:bool|None=None, # True: nothing; None: follow `progress_mode()`; False: show even with $WORLDSAT_PROGRESS=0
+             **kwargs): # more tqdm options (used by the bar only)
+    "Progress over `iterable` in the form `progress_mode()` picks: a tqdm bar, sparse lines (`LineProgress`), or nothing."
+    mode = "off" if disable else progress_mode(kwargs.get("file"))
+    if mode == "off" and disable is False: mode = "lines"
+    if mode == "lines": return LineProgress(iterable, desc=desc, total=total, file=kwargs.get("file"))
+    if kwargs.get("file") is None: from tqdm.auto import tqdm    # a widget in Jupyter
+    else: from tqdm import tqdm
+    return tqdm(iterable, desc=desc, total=total, disable=mode == "off", **kwargs)
+
+# %% ../nbs/00_core.ipynb #b245c01d
+_IMPORT_NOISE = [(FutureWarning, r"`torch\.jit\.script` is deprecated")]   # (category, message regex) known as harmless
+
+@contextlib.contextmanager
+def quiet_import():
+    "Inside this block (an import of a third-party package), ignore the warnings in `_IMPORT_NOISE`; nothing else changes."
+    with warnings.catch_warnings():
+        for cat, msg in _IMPORT_NOISE: warnings.filterwarnings("ignore", message=msg, category=cat)
+        yield
 
 # %% ../nbs/00_core.ipynb #d92e0e07
 def parse_date(value, # a date: 'YYYY-MM-DD', an ISO date-time, datetime, date, Timestamp or datetime64
