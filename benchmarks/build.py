@@ -32,7 +32,7 @@ Run: python benchmarks/build.py [--site beauce] [--cell-size 32] [--workers 2] [
 The script always exits 0: it measures, it does not gate.
 """
 from __future__ import annotations
-import argparse, os, shutil, statistics, sys, tempfile, time
+import argparse, os, shutil, sys, tempfile, time
 
 import numpy as np
 
@@ -208,26 +208,9 @@ def main(argv=None):
             t0 = time.perf_counter(); run[m](); times[m].append(time.perf_counter() - t0)
 
     n = {"build": written, "pixels": count.get("pixels", 0), "torchgeo": count.get("torchgeo", 0), "bound": written}
-    rate = {m: n[m] / min(ts) for m, ts in times.items()}
     label = {"build": "worldsat build (whole)", "pixels": "worldsat build's pixels (load_each)",
              "torchgeo": "torchgeo (RasterDataset+GridGeoSampler)", "bound": "bound (each needed window decoded once)"}
-    print(f"\nbest of {a.repeat} rounds (median in brackets); ratios are samples/s over torchgeo's and the bound's\n")
-    print(f"{'method':42s} {'samples':>7s} {'seconds':>18s} {'samples/s':>10s} {'x torchgeo':>10s} {'x bound':>8s}")
-    for m in methods:
-        ts = times[m]
-        vs_tg = f"{rate[m] / rate['torchgeo']:.2f}" if "torchgeo" in rate else "-"
-        print(f"{label[m]:42s} {n[m]:7d} {min(ts):8.3f} [{statistics.median(ts):7.3f}] {rate[m]:10.1f} "
-              f"{vs_tg:>10s} {rate[m] / rate['bound']:8.2f}")
-    print(f"\ngoal: worldsat build >= {GOAL_TORCHGEO:g}x torchgeo and >= {GOAL_BOUND:g}x the bound")
-    for m in ("build", "pixels"):
-        if m not in rate: continue
-        parts = []
-        if "torchgeo" in rate:
-            r = rate[m] / rate["torchgeo"]
-            parts.append(f">= {GOAL_TORCHGEO:g}x torchgeo: {'PASS' if r >= GOAL_TORCHGEO else 'FAIL'} ({r:.2f}x)")
-        r = rate[m] / rate["bound"]
-        parts.append(f">= {GOAL_BOUND:g}x bound: {'PASS' if r >= GOAL_BOUND else 'FAIL'} ({r:.2f}x)")
-        print(f"  {label[m]:38s} " + "; ".join(parts))
+    patches.print_ratios(times, n, label, a.repeat, "samples", "worldsat build", ("build", "pixels"), width=38)
     if a.breakdown: breakdown(ctx, a.workers)
     return 0
 

@@ -247,6 +247,28 @@ def check(ctx, results, bands, resampling):
     return lines
 
 
+def print_ratios(times:dict, counts:dict, label:dict, repeat:int, unit:str, who:str, checked, width:int):
+    """The results table (best and median seconds, rate, ratio to torchgeo and to the bound) and a PASS/FAIL line per
+    method in `checked` against GOAL_TORCHGEO and GOAL_BOUND; `times` maps a method to its timed rounds."""
+    rate = {m: counts[m] / min(ts) for m, ts in times.items()}
+    print(f"\nbest of {repeat} rounds (median in brackets); ratios are {unit}/s over torchgeo's and the bound's\n")
+    print(f"{'method':42s} {unit:>7s} {'seconds':>18s} {unit + '/s':>10s} {'x torchgeo':>10s} {'x bound':>8s}")
+    for m, ts in times.items():
+        vs_tg = f"{rate[m] / rate['torchgeo']:.2f}" if "torchgeo" in rate else "-"
+        print(f"{label[m]:42s} {counts[m]:7d} {min(ts):8.3f} [{statistics.median(ts):7.3f}] {rate[m]:10.1f} "
+              f"{vs_tg:>10s} {rate[m] / rate['bound']:8.2f}")
+    print(f"\ngoal: {who} >= {GOAL_TORCHGEO:g}x torchgeo and >= {GOAL_BOUND:g}x the bound")
+    for m in checked:
+        if m not in rate: continue
+        parts = []
+        if "torchgeo" in rate:
+            r = rate[m] / rate["torchgeo"]
+            parts.append(f">= {GOAL_TORCHGEO:g}x torchgeo: {'PASS' if r >= GOAL_TORCHGEO else 'FAIL'} ({r:.2f}x)")
+        r = rate[m] / rate["bound"]
+        parts.append(f">= {GOAL_BOUND:g}x bound: {'PASS' if r >= GOAL_BOUND else 'FAIL'} ({r:.2f}x)")
+        print(f"  {label[m]:{width}s} " + "; ".join(parts))
+
+
 def main(argv=None):
     a = parse_args(argv)
     bands = [b.strip() for b in a.bands.split(",") if b.strip()]
@@ -304,24 +326,8 @@ def main(argv=None):
     label = {"worldsat-cell": "worldsat (per-cell load)", "worldsat-site": "worldsat (site load + slice)",
              "worldsat-batch": "worldsat (batched load_cells)",
              "torchgeo": "torchgeo (RasterDataset+GridGeoSampler)", "bound": "bound (decode once + slice)"}
-    rate = {m: n / min(ts) for m, ts in times.items()}
-    print(f"\nbest of {a.repeat} rounds (median in brackets); ratios are patches/s over torchgeo's and the bound's\n")
-    print(f"{'method':42s} {'patches':>7s} {'seconds':>18s} {'patches/s':>10s} {'x torchgeo':>10s} {'x bound':>8s}")
-    for m in methods:
-        ts = times[m]
-        vs_tg = f"{rate[m] / rate['torchgeo']:.2f}" if "torchgeo" in rate else "-"
-        print(f"{label[m]:42s} {n:7d} {min(ts):8.3f} [{statistics.median(ts):7.3f}] {rate[m]:10.1f} "
-              f"{vs_tg:>10s} {rate[m] / rate['bound']:8.2f}")
-    print(f"\ngoal: worldsat >= {GOAL_TORCHGEO:g}x torchgeo and >= {GOAL_BOUND:g}x the bound")
-    for m in ("worldsat-cell", "worldsat-site", "worldsat-batch"):
-        if m not in rate: continue
-        parts = []
-        if "torchgeo" in rate:
-            r = rate[m] / rate["torchgeo"]
-            parts.append(f">= {GOAL_TORCHGEO:g}x torchgeo: {'PASS' if r >= GOAL_TORCHGEO else 'FAIL'} ({r:.2f}x)")
-        r = rate[m] / rate["bound"]
-        parts.append(f">= {GOAL_BOUND:g}x bound: {'PASS' if r >= GOAL_BOUND else 'FAIL'} ({r:.2f}x)")
-        print(f"  {label[m]:32s} " + "; ".join(parts))
+    print_ratios(times, {m: n for m in methods}, label, a.repeat, "patches", "worldsat",
+                 ("worldsat-cell", "worldsat-site", "worldsat-batch"), width=32)
 
     if a.profile and "worldsat-cell" in methods:
         import cProfile, pstats, io
