@@ -496,7 +496,7 @@ class Cell:
     @property
     def bounds(self) -> tuple:
         "(minx, miny, maxx, maxy) in the cell's CRS."
-        (x0, y0), (x1, y1) = self.transform * (0, 0), self.transform * (self.width, self.height)
+        (x0, y0), (x1, y1) = self.transform @ (0, 0), self.transform @ (self.width, self.height)
         return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     @property
     def geometry(self) -> Polygon: return box(*self.bounds)
