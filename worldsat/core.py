@@ -18,9 +18,9 @@ import xarray as xr
 __all__ = ['SENSORS', 'SCL_CLASSES', 'SCL_COLORS', 'SCL_CLOUD', 'SCL_SHADOW', 'SCL_INVALID', 'RECIPES', 'WorldsatError',
            'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptFile', 'CorruptRaster',
            'NoScenesFound', 'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'OutputExists', 'worldsat_home',
-           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'progress_mode',
-           'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor', 'sensor', 'scl_clear',
-           'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
+           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'write_history',
+           'progress_mode', 'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor', 'sensor',
+           'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
 
 # %% ../nbs/00_core.ipynb #757046ae
 class WorldsatError(Exception):
@@ -122,6 +122,27 @@ def output_dir(path, # a folder worldsat is about to create or fill
                 raise OutputExists(f"{what} {str(path)!r} cannot be created: {str(q)!r} is not writable", fix="name a folder you can write to")
             break
     return p
+
+# %% ../nbs/00_core.ipynb #a2e24533
+def write_history(run, # the run folder
+                  history:list, # one dict per epoch (or step): column -> number
+                  step:str="epoch", # the column that numbers the rows (TensorBoard's step axis)
+                  tensorboard:bool=True): # also mirror the history into `run/tensorboard`
+    "Write a run's history to `run/history.csv` and, mirrored, to TensorBoard event files in `run/tensorboard`."
+    import pandas as pd
+    run = Path(run)
+    with atomic_path(run/"history.csv") as tmp: pd.DataFrame(history).to_csv(tmp, index=False)
+    if not tensorboard: return
+    from torch.utils.tensorboard import SummaryWriter
+    with atomic_path(run/"tensorboard", is_dir=True) as tmp:
+        w = SummaryWriter(log_dir=str(tmp))
+        try:
+            for i, row in enumerate(history):
+                s = int(row.get(step, i))
+                for k, v in row.items():
+                    if k != step and isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(float(v)):
+                        w.add_scalar(k, float(v), s)
+        finally: w.close()
 
 # %% ../nbs/00_core.ipynb #0a93239f
 _OFF = ("0", "false", "no", "off")

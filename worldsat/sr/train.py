@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from .. import __version__
 from ..core import (WorldsatError, InvalidInput, UnknownName, IncompatibleWeights, CorruptFile, DataUnavailable,
-                           atomic_path, output_dir, progress, progress_mode, quiet_import)
+                           atomic_path, output_dir, progress, progress_mode, quiet_import, write_history)
 from .data import SRDataset, SRNormalization, sr_collate
 from .models import make_model, n_params, sr_device
 from .metrics import cpsnr, cssim, psnr, ssim, cpsnr_torch, registered_loss
@@ -304,7 +304,7 @@ class TrainState(Callback):
         self.skip = 0
         stop = bool(self.patience) and self.wait >= self.patience
         self.save(self.true_epoch + 1, 0, stopped=stop)
-        with atomic_path(self.run/"history.csv") as tmp: pd.DataFrame(self.history).to_csv(tmp, index=False)
+        write_history(self.run, self.history)
         if stop:
             self.stopped = True
             raise CancelFitException()
@@ -326,7 +326,7 @@ def _payload(cfg:SRConfig, model, norm) -> dict:
     return {"worldsat_version": __version__, "model_config": model.config, "config": cfg.to_dict(), "config_key": cfg.key(),
             "normalization": norm.to_dict() if hasattr(norm, "to_dict") else norm}
 
-_RUN_FILES = ("config.json", "normalization.json", "best.pt", "history.csv", "checkpoints")
+_RUN_FILES = ("config.json", "normalization.json", "best.pt", "history.csv", "tensorboard", "checkpoints")
 
 def _restart(run:Path):
     "Remove a run's own files (only those: `out` may hold other things)."
