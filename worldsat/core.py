@@ -386,6 +386,10 @@ class Channel:
     offset:float = 0.0 # added before dividing (use `per_scene_offset` for the L2A BOA offset)
     clip:tuple|None = (0.0, 1.0) # (lo, hi) after dividing, or None
     quantize:int|None = None # round `x/divisor*quantize` to an integer first (8-bit products: 255)
+    rounding:str = "round" # how `quantize` makes integers: 'round' (to nearest) or 'floor' (numpy's astype(uint8), as SSL4EO-S12's code did)
+    def __post_init__(self):
+        if self.rounding not in ("round", "floor"):
+            raise InvalidInput(f"channel {self.name!r}: unknown rounding {self.rounding!r}", fix="use 'round' or 'floor'")
 
 @dataclass(frozen=True)
 class Normalization:
@@ -420,7 +424,7 @@ class Normalization:
 # %% ../nbs/00_core.ipynb #ab57eb7e
 def _apply_channel(x, c:Channel, offset):
     x = x.astype(np.float32) + (offset + np.float32(c.offset))
-    if c.quantize: x = np.round(np.clip(x / c.divisor, 0, 1) * c.quantize) / c.quantize
+    if c.quantize: x = (np.floor if c.rounding == "floor" else np.round)(np.clip(x / c.divisor, 0, 1) * c.quantize) / c.quantize
     else: x = x / np.float32(c.divisor)
     return np.clip(x, *c.clip) if c.clip else x
 
