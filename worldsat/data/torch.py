@@ -1,4 +1,4 @@
-"""PyTorch datasets over worldsat datasets, SatlasPretrain and SSL4EO-S12 folders, all giving the same sample dict; augmentations that keep images and labels aligned; a collate and fastai `DataLoaders`.
+"""PyTorch datasets over worldsat datasets, SatlasPretrain, SSL4EO-S12 and BigEarthNet-v2 folders and eo-learn patches, all giving the same sample dict; augmentations that keep images and labels aligned; a collate and fastai `DataLoaders`.
 
 Docs: https://worldsat.github.io/worldsat/data.torch.html.md"""
 
@@ -22,9 +22,11 @@ from ..core import (BandMismatch, Channel, CorruptFile, DataUnavailable, Incompa
 from ..core import _apply_channel   # the per-channel formula of `Normalization.apply`
 
 # %% auto #0
-__all__ = ['SATLAS_BANDS', 'SSL4EO_BANDS', 'as_normalization', 'select_channels', 'check_normalization', 'normalize_dn',
-           'time_steps', 'pad_time', 'WorldsatDataset', 'RandomFlipRotate', 'RandomCrop', 'worldsat_collate',
-           'worldsat_dataloaders', 'SatlasDataset', 'SSL4EODataset']
+__all__ = ['SATLAS_BANDS', 'SSL4EO_BANDS', 'BEN_CLASSES', 'BEN_BANDS', 'CONFIGILM_VERSION', 'EOLEARN_LULC', 'EOLEARN_L1C_BANDS',
+           'as_normalization', 'select_channels', 'check_normalization', 'normalize_dn', 'time_steps', 'pad_time',
+           'WorldsatDataset', 'RandomFlipRotate', 'RandomCrop', 'worldsat_collate', 'worldsat_dataloaders',
+           'SatlasDataset', 'SSL4EODataset', 'multi_hot', 'BigEarthNetV2Dataset', 'configilm_benv2', 'majority_label',
+           'block_splits', 'EOPatchDataset', 'PatchLabels']
 
 # %% ../../nbs/18_data.torch.ipynb #c64e5f9f
 def _json_file(f:Path):
@@ -138,7 +140,7 @@ def _compose(transform):
 def _sample_dict(image, clear, mask, targets:dict, sample_id:str, transform) -> dict:
     d = {"image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
          "clear": torch.from_numpy(np.ascontiguousarray(clear, dtype=bool)), "time_mask": torch.from_numpy(mask),
-         **{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}, "sample_id": sample_id}
+         **{k: torch.from_numpy(np.array(v, order="C")) for k, v in targets.items()}, "sample_id": sample_id}
     return transform(d) if transform is not None else d
 
 def _corrupt(root, sid:str, e:Exception) -> CorruptFile:
@@ -553,3 +555,355 @@ class SSL4EODataset(Dataset):
 
     def __repr__(self):
         return f"SSL4EODataset({self.root!r}, {self.modality!r}: {len(self)} locations, channels {self.channels}, seasons={self.seasons})"
+
+# %% ../../nbs/18_data.torch.ipynb #3499197e
+BEN_CLASSES = ("Urban fabric", "Industrial or commercial units", "Arable land", "Permanent crops", "Pastures",
+               "Complex cultivation patterns",
+               "Land principally occupied by agriculture, with significant areas of natural vegetation",
+               "Agro-forestry areas", "Broad-leaved forest", "Coniferous forest", "Mixed forest",
+               "Natural grassland and sparsely vegetated areas", "Moors, heathland and sclerophyllous vegetation",
+               "Transitional woodland, shrub", "Beaches, dunes, sands", "Inland wetlands", "Coastal wetlands",
+               "Inland waters", "Marine waters")
+BEN_BANDS = {"s2": ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"), "s1": ("VV", "VH")}
+_BEN_SPLITS = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
+
+def _resize(a:np.ndarray, size:tuple, mode:str) -> np.ndarray:
+    "A (H, W) array brought to `size` by torch's `interpolate` (`mode` 'bilinear' or 'nearest'), as float32."
+    if tuple(a.shape) == tuple(size): return np.asarray(a, dtype=np.float32)
+    t = torch.from_numpy(np.array(a, dtype=np.float32))[None, None]
+    kw = {"align_corners": False} if mode == "bilinear" else {}
+    return torch.nn.functional.interpolate(t, size=tuple(size), mode=mode, **kw)[0, 0].numpy()
+
+def multi_hot(labels:Sequence[str], # class names of one sample
+              classes:Sequence[str]=BEN_CLASSES, # the nomenclature, in index order
+             ) -> np.ndarray:
+    "A float32 vector with 1 at the index of each of `labels` in `classes`; `UnknownName` for a label outside them."
+    classes = list(classes)
+    out = np.zeros(len(classes), np.float32)
+    for l in labels:
+        if l not in classes: raise UnknownName(f"label {l!r} is not one of the {len(classes)} classes",
+                                               fix=f"use the names of the nomenclature ({classes[0]!r}, {classes[1]!r}, ...)")
+        out[classes.index(l)] = 1
+    return out
+
+_LMDB_ENVS = {}   # lmdb opens an environment once per path and process
+
+class _LMDB:
+    "Read-only view of an LMDB of safetensors blobs (the encoding configilm uses for BigEarthNet-v2); opened on first use."
+    def __init__(self, path): self.path = str(path)
+    def get(self, key:str) -> dict:
+        try: import lmdb
+        except ImportError: raise DataUnavailable(f"reading {self.path} needs the `lmdb` package",
+                                                  fix="pip install lmdb, or use the GeoTIFF folders (BigEarthNet-S2/)") from None
+        if self.path not in _LMDB_ENVS:
+            try: _LMDB_ENVS[self.path] = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
+            except lmdb.Error as e: raise CorruptFile(f"{self.path} is not a readable LMDB ({e})", fix="copy it again") from None
+        with _LMDB_ENVS[self.path].begin(write=False) as txn: blob = txn.get(key.encode())
+        if blob is None: raise DataUnavailable(f"patch {key!r} is not in {self.path}", fix="use the LMDB that belongs to this metadata.parquet")
+        from safetensors.numpy import load
+        try: return load(blob)
+        except Exception as e: raise CorruptFile(f"patch {key!r} in {self.path} is not a safetensors blob ({type(e).__name__})",
+                                                 fix="copy the LMDB again") from None
+
+def _ben_folders(base:Path) -> dict:
+    "Patch name -> folder, for the two-level GeoTIFF layout `<base>/<tile>/<patch>/<patch>_B02.tif`."
+    if not base.is_dir(): return {}
+    return {p.name: p for t in sorted(base.iterdir()) if t.is_dir() for p in sorted(t.iterdir()) if p.is_dir()}
+
+def _read_ben_meta(f:Path) -> pd.DataFrame:
+    cols = ["patch_id", "labels", "split", "s1_name"]
+    try: df = pd.read_parquet(f)
+    except Exception as e: raise CorruptFile(f"{f} cannot be read as Parquet ({type(e).__name__})", fix="download it again") from None
+    miss = [c for c in cols if c not in df.columns]
+    if miss: raise CorruptFile(f"{f} has no columns {miss}", fix="use BigEarthNet-v2's metadata.parquet")
+    return df[cols]
+
+class BigEarthNetV2Dataset(Dataset):
+    "BigEarthNet-v2 patches as worldsat sample dicts: S2 (12 bands) and/or S1 (VV, VH), with a 19-class multi-hot `label`."
+    def __init__(self, root, # the BigEarthNet-v2 root: metadata.parquet with BigEarthNet-S2/ (and -S1/) or BigEarthNet-V2-LMDB/
+                 split:str|Sequence[str]|None="train", # 'train', 'val' ('validation'), 'test', a list, or None for all
+                 modality:str="s2", # 's2', 's1', or 's1s2' (the S2 channels, then S1)
+                 bands:Sequence[str]|None=None, # bands in channel order (None: all of the modality, see `BEN_BANDS`)
+                 size:int|tuple=120, # output (height, width): every band is resampled to it
+                 resampling:str="bilinear", # 'bilinear' or 'nearest'
+                 normalization=None, # the S2 recipe (None: 'ssl4eo-s2-l2a'; False: raw DN); S1 stays in dB
+                 snow_cloud:bool=False, # also the patches of metadata_for_patches_with_snow_cloud_or_shadow.parquet
+                 transform=None):
+        root = Path(root)
+        meta = root/"metadata.parquet"
+        if not meta.is_file(): raise DataUnavailable(f"no metadata.parquet in {root}", fix="pass the BigEarthNet-v2 root folder (holding metadata.parquet)")
+        if modality not in ("s2", "s1", "s1s2"): raise InvalidInput(f"modality {modality!r} is not 's2', 's1' or 's1s2'", fix="pass one of them")
+        if resampling not in ("bilinear", "nearest"): raise InvalidInput(f"resampling {resampling!r} is not 'bilinear' or 'nearest'", fix="pass one of them")
+        df = _read_ben_meta(meta)
+        extra = root/"metadata_for_patches_with_snow_cloud_or_shadow.parquet"
+        if snow_cloud and extra.is_file(): df = pd.concat([df, _read_ben_meta(extra)])
+        if split is not None:
+            splits = [split] if isinstance(split, str) else list(split)
+            bad = [s for s in splits if s not in _BEN_SPLITS]
+            if bad: raise InvalidInput(f"unknown split {bad[0]!r}", fix="use 'train', 'val' (or 'validation'), 'test', or None for all")
+            df = df[df.split.isin({_BEN_SPLITS[s] for s in splits})]
+        df = df.drop_duplicates("patch_id").sort_values("patch_id")
+        self.root, self.split, self.modality, self.transform = str(root), split, modality, _compose(transform)
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.resampling, self.classes, self.multilabel = resampling, list(BEN_CLASSES), True
+        mods = ["s2", "s1"] if modality == "s1s2" else [modality]
+        have = [b for m in mods for b in BEN_BANDS[m]]
+        bands = have if bands is None else [_worldsat_name(_ssl4eo_name(b)) for b in ([bands] if isinstance(bands, str) else bands)]
+        bad = [b for b in bands if b not in have]
+        if bad: raise BandMismatch(f"BigEarthNet-v2 {modality} has no bands {bad}", fix=f"choose among {have}")
+        self.s2_bands = [b for b in bands if b in BEN_BANDS["s2"]]
+        self.s1_bands = [b for b in bands if b in BEN_BANDS["s1"]]
+        if normalization is None: normalization = "ssl4eo-s2-l2a"
+        self.normalization = select_channels(normalization, self.s2_bands) if normalization is not False and self.s2_bands else None
+        self.channels = (self.normalization.channel_names if self.normalization else self.s2_bands) + self.s1_bands
+        self.sample_ids = list(df.patch_id)
+        self.s1_names = dict(zip(df.patch_id, df.s1_name))
+        self.labels = {p: multi_hot(l) for p, l in zip(df.patch_id, df.labels)}
+        self._s2, self._s1 = _ben_folders(root/"BigEarthNet-S2"), _ben_folders(root/"BigEarthNet-S1")
+        self._lmdb = _LMDB(root/"BigEarthNet-V2-LMDB") if (root/"BigEarthNet-V2-LMDB").is_dir() else None
+        if self._lmdb is None and not (self._s2 or self._s1):
+            raise DataUnavailable(f"{root} has neither BigEarthNet-S2/ (GeoTIFF patches) nor BigEarthNet-V2-LMDB/",
+                                  fix="unpack the S2 (and S1) archives next to metadata.parquet")
+
+    def __len__(self): return len(self.sample_ids)
+    def label_array(self) -> np.ndarray:
+        "The (N, 19) multi-hot labels of all samples, from the metadata (no image is read)."
+        return np.stack([self.labels[p] for p in self.sample_ids]) if self.sample_ids else np.zeros((0, len(self.classes)), np.float32)
+
+    def _arrays(self, name:str, folders:dict, bands:list) -> dict:
+        "Band name -> array of patch `name`, from its GeoTIFF folder when there is one, else from the LMDB."
+        if name in folders:
+            out = {}
+            for b in bands:
+                f = folders[name]/f"{name}_{b}.tif"
+                if not f.is_file(): raise DataUnavailable(f"no {f.name} in {folders[name]}", fix="download the patch again, or pass bands it has")
+                try:
+                    with rasterio.open(f) as src: out[b] = src.read(1)
+                except rasterio.errors.RasterioIOError as e: raise CorruptFile(f"{f} cannot be read ({e})", fix="download the patch again") from None
+            return out
+        if self._lmdb is None: raise DataUnavailable(f"patch {name} has no folder under {self.root}", fix="unpack its archive")
+        d = self._lmdb.get(name)
+        miss = [b for b in bands if b not in d]
+        if miss: raise CorruptFile(f"patch {name} in {self._lmdb.path} has no bands {miss}", fix="copy the LMDB again")
+        return d
+
+    def __getitem__(self, i:int) -> dict:
+        pid = self.sample_ids[i]
+        chans = []
+        if self.s2_bands:
+            a = self._arrays(pid, self._s2, self.s2_bands)
+            dn = np.stack([_resize(a[b], self.size, self.resampling) for b in self.s2_bands])[None]
+            chans.append(normalize_dn(dn, self.s2_bands, self.normalization) if self.normalization else dn)
+        if self.s1_bands:
+            a = self._arrays(self.s1_names[pid], self._s1, self.s1_bands)
+            chans.append(np.stack([_resize(a[b], self.size, self.resampling) for b in self.s1_bands])[None])
+        img = np.concatenate(chans, axis=1)
+        return _sample_dict(img, np.isfinite(img).all(1), np.ones(1, bool), {"label": self.labels[pid]}, pid, self.transform)
+
+    def __repr__(self):
+        return f"BigEarthNetV2Dataset({self.root!r}, split={self.split!r}: {len(self)} patches, channels {self.channels}, size {self.size})"
+
+# %% ../../nbs/18_data.torch.ipynb #8f8b1965
+CONFIGILM_VERSION = "0.7.1"
+
+def configilm_benv2(cache=None, # folder for the unpacked copy (None: the worldsat cache, `cache_dir('testdata')`)
+                    download:bool=True, # when neither an installed configilm nor the cache has it: `pip download` the wheel
+                   ) -> Path:
+    "The folder of the 24 real BigEarthNet-v2 patches that the `configilm` package ships (its `extra/mock_data/BENv2`)."
+    import importlib.util, subprocess, sys, tempfile, zipfile
+    from worldsat.core import atomic_path, cache_dir
+    rel = Path("configilm", "extra", "mock_data", "BENv2")
+    spec = importlib.util.find_spec("configilm")                   # located without importing it
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(base).parent/rel/"metadata.parquet").is_file(): return Path(base).parent/rel
+    home = (Path(cache) if cache is not None else cache_dir("testdata"))/f"configilm-{CONFIGILM_VERSION}"
+    if (home/rel/"metadata.parquet").is_file(): return home/rel
+    why = "download=False"
+    if download:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                r = subprocess.run([sys.executable, "-m", "pip", "download", f"configilm=={CONFIGILM_VERSION}", "--no-deps",
+                                    "--only-binary=:all:", "-d", tmp, "-q"], capture_output=True, text=True, timeout=300)
+                ok, msg = r.returncode == 0, (r.stderr or r.stdout).strip()
+            except (OSError, subprocess.TimeoutExpired) as e: ok, msg = False, str(e)
+            wheels = sorted(Path(tmp).glob("configilm-*.whl"))
+            if ok and wheels:
+                with atomic_path(home, is_dir=True) as out, zipfile.ZipFile(wheels[0]) as z:
+                    for m in z.namelist():
+                        if m.startswith(rel.as_posix() + "/") and not m.endswith("/"): z.extract(m, out)
+                if (home/rel/"metadata.parquet").is_file(): return home/rel
+                msg = f"the wheel has no {rel.as_posix()}"
+            why = f"pip download failed: {msg.splitlines()[-1] if msg else 'no wheel'}"
+    raise DataUnavailable(f"configilm's BigEarthNet-v2 patches are not here ({why})",
+                          fix=f"run `pip download configilm=={CONFIGILM_VERSION} --no-deps` and unzip its {rel.as_posix()} into {home}")
+
+# %% ../../nbs/18_data.torch.ipynb #7a39a7cc
+EOLEARN_LULC = {0: "no data", 1: "cultivated land", 2: "forest", 3: "grassland", 4: "shrubland", 5: "water",
+                6: "wetlands", 7: "tundra", 8: "artificial surface", 9: "bareland", 10: "snow and ice"}
+EOLEARN_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+
+def majority_label(seg:np.ndarray, # (H, W) class values
+                   ignore:Sequence[int]=(0,), # values that are no label (no data)
+                   min_fraction:float=0.5, # least share of labelled pixels for a label
+                  ) -> int|None:
+    "The most frequent labelled value of `seg` (ties: the smallest), None when less than `min_fraction` of it is labelled."
+    a = np.asarray(seg)
+    v = a.ravel()[~np.isin(a.ravel(), list(ignore))]
+    if v.size == 0 or v.size < min_fraction * a.size: return None
+    vals, counts = np.unique(v, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+def block_splits(n_blocks:int, # number of spatial blocks
+                 fractions:Sequence[float]=(0.6, 0.2, 0.2), # shares of train, val and test blocks
+                 seed:int=0, # of the shuffle
+                ) -> np.ndarray:
+    "A split name per block: `fractions` x `n_blocks` blocks each (largest remainders rounded up, at least one each while blocks last), in a seeded random order."
+    f = np.asarray(fractions, float)
+    if f.shape != (3,) or (f < 0).any() or not np.isclose(f.sum(), 1):
+        raise InvalidInput(f"split fractions {tuple(fractions)} are not three shares summing to 1", fix="pass e.g. (0.6, 0.2, 0.2)")
+    counts = np.floor(f * n_blocks).astype(int)
+    for i in np.argsort(-(f * n_blocks - counts), kind="stable")[: n_blocks - counts.sum()]: counts[i] += 1
+    for i in np.nonzero((f > 0) & (counts == 0))[0]:           # a split asked for gets a block while another has two
+        if counts.max() > 1: counts[counts.argmax()] -= 1; counts[i] += 1
+    return np.repeat(np.array(["train", "val", "test"]), counts)[np.random.default_rng(seed).permutation(n_blocks)]
+
+def _load_npy(f:Path) -> np.ndarray:
+    "An .npy or .npy.gz array, never unpickled; `CorruptFile` naming the file when it is not one."
+    try:
+        if f.name.endswith(".gz"):
+            import gzip
+            with gzip.open(f) as fh: return np.load(fh, allow_pickle=False)
+        return np.load(f, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise CorruptFile(f"{f} is not a readable .npy array ({type(e).__name__}: {str(e)[:120]})", fix="copy the file again") from None
+
+def _eop_feature(patch:Path, feature) -> np.ndarray:
+    "An EOPatch feature 'kind/NAME' (its .npy or .npy.gz), or the .npy file `feature`."
+    f = Path(feature)
+    if f.name.endswith((".npy", ".npy.gz")) and f.is_file(): return _load_npy(f)
+    for ext in (".npy", ".npy.gz"):
+        p = inside(patch, f"{feature}{ext}", what="EOPatch feature")
+        if p.is_file(): return _load_npy(p)
+    raise DataUnavailable(f"EOPatch {patch} has no feature {str(feature)!r}",
+                          fix="pass the feature as 'kind/NAME' (e.g. 'data/BANDS-S2-L1C') or the path of an .npy array")
+
+def _check_splits(split, known=("train", "val", "test")) -> list|None:
+    if split is None: return None
+    splits = [split] if isinstance(split, str) else list(split)
+    bad = [s for s in splits if s not in known]
+    if bad: raise InvalidInput(f"unknown split {bad[0]!r}", fix=f"use {', '.join(map(repr, known))}, a list of them, or None")
+    return splits
+
+class EOPatchDataset(Dataset):
+    "Tiles of an eo-learn EOPatch as worldsat sample dicts, each labelled by its majority land cover, split by spatial blocks."
+    def __init__(self, patch, # the EOPatch folder (holding bbox.geojson, data/, mask_timeless/ ...)
+                 split:str|Sequence[str]|None="train", # 'train', 'val', 'test', a list, or None for every tile
+                 image="data/BANDS-S2-L1C", # the (time, y, x, band) reflectance feature, or an .npy path
+                 bands:Sequence[str]=EOLEARN_L1C_BANDS, # names along its band axis
+                 labels="mask_timeless/LULC", # the (y, x, 1) land-cover feature, or an .npy path
+                 classes:dict=EOLEARN_LULC, # label value -> name (value 0 is no data)
+                 size:int=16, # tile side (px)
+                 stride:int|None=None, # step between tiles (None: `size`, no overlap)
+                 block:int|None=None, # side of the square spatial blocks splits are dealt by (None: 2 x `size`)
+                 fractions=(0.6, 0.2, 0.2), # shares of train, val and test blocks
+                 seed:int=0, # of the block shuffle
+                 min_fraction:float=0.5, # least labelled share of a tile
+                 times:int|None=None, # scenes kept, evenly spread (see `time_steps`); None: all
+                 scale:float=10000, # stored reflectance x `scale` = digital numbers
+                 normalization="ssl4eo-s2-l1c", # the recipe applied to the digital numbers (False: reflectance as stored)
+                 transform=None):
+        patch = Path(patch)
+        if not patch.is_dir(): raise DataUnavailable(f"no EOPatch folder {patch}", fix="pass the folder of an EOPatch")
+        stride = size if stride is None else stride
+        block = 2 * size if block is None else block
+        for k, v in (("size", size), ("stride", stride), ("block", block)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidInput(f"{k}={v!r} is not a number of pixels", fix=f"pass {k} >= 1")
+        if block < size: raise InvalidInput(f"block={block} is smaller than a tile (size={size})", fix="pass block >= size")
+        splits = _check_splits(split)
+        img, lab = _eop_feature(patch, image), np.asarray(_eop_feature(patch, labels))
+        lab = lab[..., 0] if lab.ndim == 3 else lab
+        if img.ndim != 4 or img.shape[1:3] != lab.shape or img.shape[3] != len(bands):
+            raise InvalidInput(f"image {str(image)!r} of shape {tuple(img.shape)} does not fit labels {tuple(lab.shape)} and {len(bands)} bands",
+                               fix="pass a (time, y, x, band) image on the label grid, and its band names")
+        present = [int(v) for v in np.unique(lab) if v != 0]
+        unknown = [v for v in present if v not in classes]
+        if unknown: raise UnknownName(f"label values {unknown} of {str(labels)!r} have no class name", fix="pass classes= naming every value")
+        self.patch, self.split, self.size, self.transform = str(patch), split, size, _compose(transform)
+        self.bands, self.scale, self.multilabel = list(bands), scale, False
+        self.keep = time_steps(img.shape[0], _check_times(times))
+        self.normalization = None if normalization is False else as_normalization(normalization)
+        if self.normalization is not None:
+            miss = [s for s in self.normalization.sources if s not in self.bands]
+            if miss: raise BandMismatch(f"recipe {self.normalization.name!r} needs bands {miss} that {str(image)!r} lacks",
+                                        fix="pass its band names (bands=), or a recipe for these bands")
+        self.channels = self.normalization.channel_names if self.normalization else self.bands
+        self.class_values, self.classes = present, [classes[v] for v in present]
+        self._img, self._lab = img, lab
+        h, w = lab.shape
+        nby, nbx = -(-h // block), -(-w // block)
+        names = block_splits(nby * nbx, fractions, seed).reshape(nby, nbx)
+        tiles = []
+        for y in range(0, h - size + 1, stride):
+            for x in range(0, w - size + 1, stride):
+                b0, b1 = (y // block, x // block), ((y + size - 1) // block, (x + size - 1) // block)
+                if b0 != b1: continue                          # a tile across two blocks could leak between splits
+                v = majority_label(lab[y:y + size, x:x + size], min_fraction=min_fraction)
+                if v is not None: tiles.append((y, x, str(names[b0]), present.index(v)))
+        self.tiles_all = pd.DataFrame(tiles, columns=["y", "x", "split", "label"])
+        self.tiles = self.tiles_all if splits is None else self.tiles_all[self.tiles_all.split.isin(splits)].reset_index(drop=True)
+
+    @property
+    def sample_ids(self) -> list: return [f"y{y}_x{x}" for y, x in zip(self.tiles.y, self.tiles.x)]
+    def __len__(self): return len(self.tiles)
+    def label_array(self) -> np.ndarray: return np.array(self.tiles.label, np.int64)
+
+    def __getitem__(self, i:int) -> dict:
+        y, x, label = (int(self.tiles.y.iloc[i]), int(self.tiles.x.iloc[i]), int(self.tiles.label.iloc[i]))
+        s = self.size
+        refl = np.array(self._img[self.keep, y:y + s, x:x + s], dtype=np.float32).transpose(0, 3, 1, 2)
+        img = normalize_dn(refl * np.float32(self.scale), self.bands, self.normalization) if self.normalization else refl
+        clear = np.isfinite(refl).all(1) & (refl != 0).any(1)
+        seg = self._lab[y:y + s, x:x + s].astype(np.int64)
+        return _sample_dict(img, clear, np.ones(len(self.keep), bool), {"segmentation": seg, "label": np.int64(label)},
+                            f"y{y}_x{x}", self.transform)
+
+    def __repr__(self):
+        return f"EOPatchDataset({self.patch!r}, split={self.split!r}: {len(self)} tiles of {self.size} px, classes {self.classes})"
+
+# %% ../../nbs/18_data.torch.ipynb #812a93ef
+class PatchLabels(Dataset):
+    "A segmentation dataset seen as patch classification: each sample, or each `size` tile of it, labelled by its majority class."
+    def __init__(self, dataset, # sample dicts with a `segmentation` target (e.g. a `WorldsatDataset`)
+                 size:int|None=None, # tile side: cut each sample into non-overlapping tiles (None: whole samples)
+                 min_fraction:float=0.5, # least labelled share of a tile (value 0 is no label)
+                ):
+        self.dataset, self.size, self.multilabel = dataset, size, False
+        self.items = []
+        for i in range(len(dataset)):
+            d = dataset[i]
+            if "segmentation" not in d: raise InvalidInput(f"sample {d.get('sample_id')!r} has no 'segmentation' target",
+                                                           fix="read the dataset with targets=('segmentation',)")
+            seg = np.asarray(d["segmentation"])
+            s = size or min(seg.shape)
+            for y in range(0, seg.shape[0] - s + 1, s):
+                for x in range(0, seg.shape[1] - s + 1, s):
+                    v = majority_label(seg[y:y + s, x:x + s], min_fraction=min_fraction)
+                    if v is not None: self.items.append((i, y, x, s, v - 1))   # segmentation value v is class v - 1
+        self.classes = list(getattr(dataset, "classes", []) or []) or [str(v) for v in range(max((it[4] for it in self.items), default=-1) + 1)]
+        self.channels, self.normalization = getattr(dataset, "channels", None), getattr(dataset, "normalization", None)
+
+    @property
+    def sample_ids(self) -> list:
+        ids = self.dataset.sample_ids
+        return [f"{ids[i]}_y{y}_x{x}" if self.size else ids[i] for i, y, x, _, _ in self.items]
+    def __len__(self): return len(self.items)
+    def label_array(self) -> np.ndarray: return np.array([it[4] for it in self.items], np.int64)
+    def __getitem__(self, j:int) -> dict:
+        i, y, x, s, v = self.items[j]
+        d = self.dataset[i]
+        out = dict(d)
+        for k in _spatial_keys(d): out[k] = d[k][..., y:y + s, x:x + s]
+        out["label"], out["sample_id"] = torch.tensor(v, dtype=torch.int64), self.sample_ids[j]
+        return out
+    def __repr__(self): return f"PatchLabels({self.dataset!r}, size={self.size}: {len(self)} patches, classes {self.classes})"
