@@ -30,7 +30,8 @@ from ..viz import map_text, save_map, to_rgb
 from .models import sr_device
 
 # %% auto #0
-__all__ = ['tile_windows', 'blend_weights', 'predict_array', 'hr_grid', 'predict_area', 'write_sr_cog', 'sr_map', 'plot_sr']
+__all__ = ['tile_windows', 'blend_weights', 'grid_offset', 'pick_grid', 'predict_array', 'hr_grid', 'predict_area',
+           'write_sr_cog', 'sr_map', 'plot_sr']
 
 # %% ../../nbs/24_sr.infer.ipynb #dfd10acd
 def _axis_starts(n:int, size:int, stride:int) -> list:
@@ -108,17 +109,49 @@ def _as_numpy(x, dtype) -> np.ndarray:
     if isinstance(x, torch.Tensor): x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=dtype)
 
+def grid_offset(transform:Affine, # the raster's affine transform (north up)
+                cell:int) -> tuple: # the grid's cell side (pixels)
+    "(row, col) of the raster's first line of worldsat's dataset grid (lines at multiples of `cell` pixels in CRS units); (0, 0) off whole pixels."
+    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or cell < 1:
+        raise InvalidInput(f"cell={cell!r} is not a whole number of pixels >= 1", fix="pass e.g. cell=32 (the training samples' side)")
+    t = Affine(*tuple(transform)[:6])
+    def first(v, res):
+        q = v / res
+        return int(round(q)) % cell if abs(q - round(q)) <= 1e-6 else 0
+    return first(t.f, -t.e), first(-t.c, t.a)
+
+def pick_grid(h:int, w:int, # raster height and width (low-res pixels)
+              cell:int=32, # side of the squares (pixels)
+              offset:Sequence[int]=(0, 0)) -> list: # (row, col) through which grid lines pass (see `grid_offset`)
+    "Squares (row0, row1, col0, col1) of the grid, cut to the raster: they cover it exactly, without overlap."
+    for name, v in (("h", h), ("w", w), ("cell", cell)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InvalidInput(f"pick_grid: {name}={v!r} is not a whole number >= 1", fix="pass a whole number of pixels")
+    edges = lambda n, o: sorted({0, n, *range(int(o) % cell, n, cell)})
+    er, ec = edges(h, offset[0]), edges(w, offset[1])
+    return [(a, b, c, d) for a, b in zip(er[:-1], er[1:]) for c, d in zip(ec[:-1], ec[1:])]
+
+def _cell_profile(s:int, n:int, a:int, b:int, L:int, band:float, scale) -> np.ndarray:
+    "Weights along one axis of a tile [s, s + n) around the square [a, b) of a raster [0, L): 1 inside, a sin^2 cross-fade `band` px wide centred on each inner border."
+    u = s + (np.arange(_hr_size(n, scale)) + 0.5) / float(scale)       # low-res coordinate of each high-res pixel centre
+    d = np.minimum(u - a if a > 0 else np.inf, b - u if b < L else np.inf)   # inside the square: > 0
+    if band <= 0: return (d >= 0).astype(np.float64)
+    return np.sin(np.pi / 2 * np.clip(d / band + 0.5, 0, 1)) ** 2       # sin^2 + cos^2 = 1: neighbours add up to 1
+
 def predict_array(model, # a torch module: model(image (B, T, C, h, w), clear (B, T, h, w)) -> (B, C_out, H, W)
                   image, # (T, C, h, w) revisits in model units (numpy or torch; NaN = no data)
                   clear=None, # (T, h, w) bool clear pixels (default: where `image` is finite)
                   scale:float|None=None, # super-resolution factor (default `model.scale`)
-                  tile:int=64, # low-res tile side (pixels)
-                  overlap:int=16, # low-res overlap between tiles (pixels)
+                  tile:int=64, # low-res tile side (pixels); not used with `cells`
+                  overlap:int=16, # low-res overlap between tiles (with `cells`: the context around each square)
                   margin:float|None=None, # low-res pixels at tile borders given ~no weight (default overlap / 4)
                   batch_size:int=8, # tiles per forward pass
                   device=None, # where to run (default: the model's device; the model is moved there)
                   amp:bool=True, # autocast on CUDA
-                  progress:bool=True) -> np.ndarray: # show a progress bar
+                  progress:bool=True, # show a progress bar
+                  cells:Sequence|None=None, # squares (row0, row1, col0, col1) covering the raster (`pick_grid`): one tile each
+                  frames:Sequence|None=None, # per square, the revisits (indices into `image`) its tile is given (default: all)
+                  pad_to:int|None=None) -> np.ndarray: # with `cells`: pad each tile's revisits with empty frames to this many
     "Super-resolve `image` tile by tile with overlap, blending the tiles: (C_out, H, W) float32."
     img = _as_numpy(image, np.float32)
     if img.ndim != 4: raise InvalidInput(f"image has shape {img.shape}, not (T, C, h, w)", fix="pass one revisit stack, e.g. image[None] for one frame")
@@ -132,16 +165,41 @@ def predict_array(model, # a torch module: model(image (B, T, C, h, w), clear (B
     f = _exact_scale(scale)
     H, W = _hr_size(h, scale, "image height"), _hr_size(w, scale, "image width")
     q = f.denominator if f.denominator <= 1000 else 1
-    tile = max(q, tile // q * q)
-    windows = tile_windows(h, w, tile, overlap, align=q)
-    th, tw = windows[0][2:]
+    if cells is None:
+        tile = max(q, tile // q * q)
+        windows = tile_windows(h, w, tile, overlap, align=q)
+        th, tw = windows[0][2:]
+        jobs = [(r, c, None, None) for r, c, _, _ in windows]
+        n_frames = T
+    else:
+        cells, frames = _check_cells(cells, frames, h, w, T)
+        margin = overlap / 4 if margin is None else margin
+        if overlap > 0 and not 0 <= 2 * margin < overlap:
+            raise InvalidInput(f"margin={margin} must be >= 0 and less than half the overlap ({overlap})", fix="pass a smaller margin or a larger overlap")
+        band = overlap - 2 * margin                                    # the cross-fade between neighbouring squares
+        up = lambda v: -(-v // q) * q
+        th = min(h, up(max(b - a for a, b, _, _ in cells) + 2 * overlap))
+        tw = min(w, up(max(d - c for _, _, c, d in cells) + 2 * overlap))
+        start = lambda a, n, t: int(min(max((a - overlap) // q * q, 0), n - t))
+        jobs = [(start(a, h, th), start(c, w, tw), fr, (a, b, c, d)) for (a, b, c, d), fr in zip(cells, frames)]
+        n_frames = max([len(fr) for fr in frames] + [int(pad_to or 0)])
+        if n_frames == 0: raise InvalidInput("no revisit given to any square", fix="pass frames with at least one index")
     TH, TW = _hr_size(th, scale), _hr_size(tw, scale)
     weights = {}
-    def weight(r, c):
-        "The tile's weights, not tapered on sides that lie on the raster's edge (no other tile covers those pixels)."
+    def weight(r, c, core):
+        "The tile's weights: around its square with `cells`; else tapered on sides that are not on the raster's edge."
+        if core is not None:
+            a, b, c0, d = core
+            return np.outer(_cell_profile(r, th, a, b, h, band, scale), _cell_profile(c, tw, c0, d, w, band, scale)).astype(np.float32)
         key = (r == 0, r + th == h, c == 0, c + tw == w)
         if key not in weights: weights[key] = blend_weights(th, tw, overlap, scale, margin, flush=key)
         return weights[key]
+    def stack(r, c, fr):
+        "The tile's revisits and clear masks, (n, C, th, tw) and (n, th, tw)."
+        if fr is None: return img[:, :, r:r + th, c:c + tw], clr[:, r:r + th, c:c + tw]
+        x, m = np.zeros((n_frames, C, th, tw), np.float32), np.zeros((n_frames, th, tw), bool)
+        x[:len(fr)], m[:len(fr)] = img[fr, :, r:r + th, c:c + tw], clr[fr, r:r + th, c:c + tw]
+        return x, m
     dev = _model_device(model, device)
     autocast = torch.autocast("cuda") if amp and dev.type == "cuda" else contextlib.nullcontext()
     out, wsum = None, np.zeros((H, W), np.float32)
@@ -149,24 +207,40 @@ def predict_array(model, # a torch module: model(image (B, T, C, h, w), clear (B
     model.eval()
     try:
         with torch.no_grad(), autocast:
-            for b in _progress(range(0, len(windows), batch_size), desc="SR tiles", total=-(-len(windows) // batch_size),
+            for b in _progress(range(0, len(jobs), batch_size), desc="SR tiles", total=-(-len(jobs) // batch_size),
                                disable=None if progress else True):
-                ws = windows[b:b + batch_size]
-                x = torch.from_numpy(np.stack([img[:, :, r:r + th, c:c + tw] for r, c, _, _ in ws])).to(dev)
-                m = torch.from_numpy(np.stack([clr[:, r:r + th, c:c + tw] for r, c, _, _ in ws])).to(dev)
+                js = jobs[b:b + batch_size]
+                xs, ms = zip(*[stack(r, c, fr) for r, c, fr, _ in js])
+                x, m = torch.from_numpy(np.stack(xs)).to(dev), torch.from_numpy(np.stack(ms)).to(dev)
                 y = model(x, m)
-                if y.ndim != 4 or tuple(y.shape[-2:]) != (TH, TW) or y.shape[0] != len(ws):
+                if y.ndim != 4 or tuple(y.shape[-2:]) != (TH, TW) or y.shape[0] != len(js):
                     raise InvalidInput(f"the model turned a batch {tuple(x.shape)} into {tuple(y.shape)}, not (B, C, {TH}, {TW})",
                                        fix=f"check that the model's scale is {float(scale):g}")
                 y = y.float().cpu().numpy()
                 if out is None: out = np.zeros((y.shape[1], H, W), np.float32)
-                for (r, c, _, _), yi in zip(ws, y):
+                for (r, c, _, core), yi in zip(js, y):
                     R, Cc = int(round(r * scale)), int(round(c * scale))
-                    wt = weight(r, c)
+                    wt = weight(r, c, core)
                     out[:, R:R + TH, Cc:Cc + TW] += wt * yi
                     wsum[R:R + TH, Cc:Cc + TW] += wt
     finally: model.train(was_training)
     return out / wsum
+
+def _check_cells(cells, frames, h:int, w:int, T:int) -> tuple:
+    "`cells` as int tuples that tile the raster exactly, and `frames` as index lists (all revisits when None)."
+    cells = [tuple(int(v) for v in cl) for cl in cells]
+    if not cells or any(len(cl) != 4 or not (0 <= cl[0] < cl[1] <= h and 0 <= cl[2] < cl[3] <= w) for cl in cells):
+        raise InvalidInput(f"cells {cells[:3]}... are not squares (row0, row1, col0, col1) inside the {h} x {w} raster",
+                           fix="pass pick_grid(h, w, cell, offset)")
+    cover = np.zeros((h, w), np.int32)
+    for a, b, c, d in cells: cover[a:b, c:d] += 1
+    if (cover != 1).any(): raise InvalidInput(f"cells cover {int((cover == 0).sum())} pixels never and {int((cover > 1).sum())} more than once",
+                                              fix="pass squares that tile the raster, e.g. pick_grid(h, w, cell, offset)")
+    frames = [list(range(T))] * len(cells) if frames is None else [[int(i) for i in fr] for fr in frames]
+    if len(frames) != len(cells): raise InvalidInput(f"{len(frames)} frame lists for {len(cells)} cells", fix="give one list per cell")
+    bad = sorted({i for fr in frames for i in fr if not 0 <= i < T})
+    if bad: raise InvalidInput(f"frames name revisits {bad[:5]} of a stack of {T}", fix=f"use indices 0 ... {T - 1}")
+    return cells, frames
 
 # %% ../../nbs/24_sr.infer.ipynb #62575e7d
 def hr_grid(transform:Affine, # the low-res grid's affine transform
@@ -237,6 +311,7 @@ def predict_area(model, # an SR model (see `predict_array`)
                  ref_time=None, # prefer revisits near this time (e.g. the high-res date)
                  scale:float|None=None, # default: `model.scale`, else the normalization's `scale`
                  select=None, # f(clear=(T, h, w), times=, k=, ref_time=) -> indices (default: see above)
+                 pick_cell:int|None=32, # pick revisits per square of this many low-res px on worldsat's dataset grid, as training samples were (None: one pick for the whole area)
                  tile:int=64, overlap:int=16, margin:float|None=None, batch_size:int=8, device=None, amp:bool=True,
                  clear_buffer:int=1, # pixels by which cloudy areas grow, as in training (see `worldsat.sr.data.buffer_clear`)
                  progress:bool=True) -> xr.DataArray:
@@ -262,12 +337,23 @@ def predict_area(model, # an SR model (see `predict_array`)
     if crs is None: raise CRSMismatch("the cube has no CRS", fix="load it with worldsat.data.load.load, or set one with cube.rio.write_crs(...)")
     scale = scale if scale is not None else getattr(model, "scale", None) or norm.get("scale")
     if scale is None: raise InvalidInput("no scale factor: neither the model nor the normalization has one", fix="pass scale=")
-    clear = buffer_clear(np.asarray(cube["clear"].values, bool), clear_buffer)   # cloud edges are not ground (no bright dashes)
+    if pick_cell is not None and (isinstance(pick_cell, bool) or not isinstance(pick_cell, (int, np.integer)) or pick_cell < 1):
+        raise InvalidInput(f"pick_cell={pick_cell!r} is not a number of pixels", fix="use the training samples' side (32 for the sample world), or None")
+    raw = np.asarray(cube["clear"].values, bool)
+    clear = buffer_clear(raw, clear_buffer)                        # cloud edges are not ground (no bright dashes)
     times = list(pd.to_datetime(cube["time"].values))
-    chosen = [int(i) for i in (select or _default_select)(clear=clear, times=times, k=k, ref_time=ref_time)]
-    if not chosen:
+    pick = lambda c: [int(i) for i in (select or _default_select)(clear=c, times=times, k=k, ref_time=ref_time)]
+    overall = pick(clear)
+    if not overall:
         raise NoScenesFound(f"none of the cube's {len(times)} revisits has a clear pixel over the area",
                             fix="load a longer period (more revisits), or a period with less cloud")
+    h, w = image.sizes["y"], image.sizes["x"]
+    if pick_cell is None: cells, picks = [(0, h, 0, w)], [overall]
+    else:                                                            # each square as a training sample: its own mask, buffered alone
+        cells = pick_grid(h, w, int(pick_cell), grid_offset(cube.rio.transform(), int(pick_cell)))
+        picks = [pick(buffer_clear(raw[:, a:b, c:d], clear_buffer)) or overall for a, b, c, d in cells]
+    chosen = overall if pick_cell is None else sorted({i for p in picks for i in p})   # the revisits used anywhere
+    pos = {t: j for j, t in enumerate(chosen)}
     dn = image.sel(band=bands).isel(time=chosen).values.astype(np.float64)
     valid = np.isfinite(dn).all(1)                                   # pixels with data (cloudy ones included, as in training)
     nodata = image.attrs.get("nodata", image.attrs.get("_FillValue"))
@@ -276,15 +362,17 @@ def predict_area(model, # an SR model (see `predict_array`)
     s, o = _per_band(norm.get("lr_scale"), bands, "lr_scale"), _per_band(norm.get("lr_offset"), bands, "lr_offset")
     x = (dn * s[None, :, None, None] + o[None, :, None, None]).astype(np.float32)
     x[~np.broadcast_to(valid[:, None], x.shape)] = np.nan
-    if len(chosen) < k:                                                  # pad with empty frames
-        x = np.concatenate([x, np.full((k - len(chosen),) + x.shape[1:], np.nan, np.float32)])
-        ok = np.concatenate([ok, np.zeros((k - len(chosen),) + ok.shape[1:], bool)])
-    sr = predict_array(model, x, ok, scale, tile=tile, overlap=overlap, margin=margin, batch_size=batch_size,
-                       device=device, amp=amp, progress=progress)
+    kw = dict(tile=tile, overlap=overlap, margin=margin, batch_size=batch_size, device=device, amp=amp, progress=progress)
+    if pick_cell is None:                                                 # one stack, padded with empty frames to k
+        if len(chosen) < k:
+            x = np.concatenate([x, np.full((k - len(chosen),) + x.shape[1:], np.nan, np.float32)])
+            ok = np.concatenate([ok, np.zeros((k - len(chosen),) + ok.shape[1:], bool)])
+        sr = predict_array(model, x, ok, scale, **kw)
+    else:
+        sr = predict_array(model, x, ok, scale, cells=cells, frames=[[pos[i] for i in p] for p in picks], pad_to=k, **kw)
     if sr.shape[0] != len(hr_bands):
         raise BandMismatch(f"the model gave {sr.shape[0]} bands, the normalization names {len(hr_bands)} high-res bands {hr_bands}",
                            fix="use the normalization saved with the model's checkpoint")
-    h, w = image.sizes["y"], image.sizes["x"]
     t, W, H = hr_grid(cube.rio.transform(), w, h, scale)
     out = xr.DataArray(sr, dims=("band", "y", "x"),
                        coords={"band": hr_bands, "y": t.f + (np.arange(H) + 0.5) * t.e, "x": t.c + (np.arange(W) + 0.5) * t.a})
@@ -295,7 +383,8 @@ def predict_area(model, # an SR model (see `predict_array`)
                  "scale": f"{float(scale):.12g}", "input_items": json.dumps(ids),
                  "input_dates": json.dumps([f"{times[i]:%Y-%m-%dT%H:%M:%S}" for i in chosen]),
                  "ref_time": "" if ref_time is None else str(pd.Timestamp(ref_time)), "normalization": _norm_json(normalization),
-                 "units": "model units (reflectance)"}
+                 "units": "model units (reflectance)", "revisit_cell": "" if pick_cell is None else str(int(pick_cell)),
+                 "revisits_per_cell": json.dumps([[*cl, [pos[i] for i in p]] for cl, p in zip(cells, picks)]) if len(cells) <= 1024 else ""}
     out.name = "sr"
     return out
 

@@ -141,7 +141,8 @@ def score_cells(sr:np.ndarray, # (C, H, W) SR image in model units
                 hr:np.ndarray, # (C, H, W) the high-res target, same grid
                 hr_clear:np.ndarray|None=None, # (H, W) True where the target is clear
                 cell:int=128, # side of a scored cell, high-res px (the sample world's samples: 32 low-res px x 4)
-                border:int=3) -> dict:
+                border:int=3,
+                offset:Sequence[int]=(0, 0)) -> dict: # (row, col) of the first cell's corner, high-res px (only whole cells are scored)
     """cPSNR and cSSIM as `worldsat.sr.train.evaluate` scores a sample, averaged over the `cell` x `cell` squares of an area
     (the brightness bias is removed per square, as per sample): an area's score and a held-out table's mean the same thing."""
     from worldsat.sr.metrics import cpsnr, cssim
@@ -151,8 +152,9 @@ def score_cells(sr:np.ndarray, # (C, H, W) SR image in model units
     H, W = hr.shape[1:]
     c = min(int(cell), H, W)
     rows = []
-    for r in range(0, H - c + 1, c):
-        for q in range(0, W - c + 1, c):
+    r0, q0 = int(offset[0]) % c, int(offset[1]) % c
+    for r in range(r0, H - c + 1, c):
+        for q in range(q0, W - c + 1, c):
             win = (slice(None), slice(r, r + c), slice(q, q + c))
             if clear[win[1:]].mean() < 0.5: continue
             rows.append((cpsnr(sr[win], hr[win], clear[win[1:]], border=border), cssim(sr[win], hr[win], clear[win[1:]], border=border)))
@@ -160,7 +162,7 @@ def score_cells(sr:np.ndarray, # (C, H, W) SR image in model units
     a = np.array(rows)
     return {"cpsnr": float(np.nanmean(a[:, 0])), "cssim": float(np.nanmean(a[:, 1])), "cells": len(rows)}
 
-def _score_against(sr_path, hr_path, norm, lr_cube, border:int=3, cell:int=128) -> dict:
+def _score_against(sr_path, hr_path, norm, border:int=3, cell:int=128, offset=(0, 0)) -> dict:
     "`score_cells` of the SR COG against the high-res target COG, on the target's grid."
     from worldsat.sr.data import SRNormalization
     with rasterio.open(sr_path) as s: sr = s.read(masked=False).astype(np.float64) * np.array(s.scales)[:, None, None] + np.array(s.offsets)[:, None, None]
@@ -169,7 +171,7 @@ def _score_against(sr_path, hr_path, norm, lr_cube, border:int=3, cell:int=128) 
         hdn = h.read()
         hr = n.apply_hr(hdn)
         hr_clear = (hdn != (h.nodata if h.nodata is not None else -1)).all(0)
-    return score_cells(sr, hr, hr_clear, cell=cell, border=border)
+    return score_cells(sr, hr, hr_clear, cell=cell, border=border, offset=offset)
 
 def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
                    scenes, # Sentinel-2 scenes over the cell (their revisits are chosen as in training)
@@ -178,11 +180,13 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
                    ref_time=None, # prefer revisits near this time (the high-res date, if any)
                    hr_path=None, # a high-res target COG on the SR grid: the SR image is scored against it
                    normalization=None, # needed when `run` is a model object
-                   k:int|None=None, tile:int=64, overlap:int=16, device=None, show_progress:bool=True) -> dict:
+                   k:int|None=None, tile:int=64, overlap:int=16, device=None, show_progress:bool=True,
+                   pick_cell:int|None=None, # None: one pick of revisits for the whole area (no patchwork of seasons); N: per square of N 10 m px, as each training sample was (see `predict_area`)
+                   grid:int=32) -> dict: # the score is averaged over whole squares of the dataset grid of this many 10 m px (the held-out samples)
     "Super-resolve `cell` from `scenes`: write the SR COG, a map and a figure; score against `hr_path` if given."
     from matplotlib.figure import Figure
     from worldsat.data.load import load
-    from worldsat.sr.infer import predict_area, write_sr_cog, sr_map, plot_sr
+    from worldsat.sr.infer import predict_area, write_sr_cog, sr_map, plot_sr, grid_offset
     from worldsat.viz import save_map
     from worldsat.sr.data import SRNormalization
     out = output_dir(out, what="out")
@@ -200,7 +204,7 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
     if not scenes: raise NoScenesFound(f"no scenes over cell {cell.id}", fix="widen the dates or check the AOI")
     t0 = time.time()
     cube = load(scenes, cell, bands=list(norm.bands), scale=False, dtype=None).compute()
-    sr = predict_area(model, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, device=device, progress=show_progress)
+    sr = predict_area(model, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, device=device, progress=show_progress, pick_cell=pick_cell)
     out.mkdir(parents=True, exist_ok=True)                  # only now that there is something to write
     prov = {"run": str(run) if not isinstance(run, torch.nn.Module) else "", "cell": cell.id}
     cog = write_sr_cog(sr, out/"sr.tif", normalization=norm, provenance=prov, checkpoint=ckpt)
@@ -212,25 +216,33 @@ def predict_scenes(run, # a run folder (its best.pt), a .pt file, or a model
     with atomic_path(out/"sr.png") as tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     res = {"sr": str(cog), "map": str(out/"map.html"), "figure": str(out/"sr.png"), "inputs": chosen,
            "seconds": round(time.time() - t0, 2), "lr_shape": [int(cube.sizes["y"]), int(cube.sizes["x"])],
-           "sr_shape": [int(sr.sizes["y"]), int(sr.sizes["x"])]}
+           "sr_shape": [int(sr.sizes["y"]), int(sr.sizes["x"])], "cells": max(1, len(json.loads(sr.attrs["revisits_per_cell"] or "[]")))}
     if hr_path is not None:
-        res["score"] = _score_against(cog, hr_path, norm, cube)
+        # scored per square of the dataset grid (the held-out samples' squares): only whole squares count
+        sq, off = int(round(grid * norm.scale)), tuple(int(round(v * norm.scale)) for v in grid_offset(cube.rio.transform(), grid))
+        res["score"] = _score_against(cog, hr_path, norm, cell=sq, offset=off)
         # the multi-frame bicubic of the same revisits, as a COG beside the SR one and scored the same way
         bic = make_model("bicubic", in_channels=len(norm.bands), out_channels=len(norm.hr_bands), scale=norm.scale)
-        bsr = predict_area(bic, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, progress=False)
+        bsr = predict_area(bic, cube, norm, k=k, ref_time=ref_time, tile=tile, overlap=overlap, progress=False, pick_cell=pick_cell)
         bcog = write_sr_cog(bsr, out/"bicubic.tif", normalization=norm)
-        res["bicubic"], res["bicubic_score"] = str(bcog), _score_against(bcog, hr_path, norm, cube)
+        res["bicubic"], res["bicubic_score"] = str(bcog), _score_against(bcog, hr_path, norm, cell=sq, offset=off)
     with atomic_path(out/"predict.json") as tmp: tmp.write_text(json.dumps(res, indent=2, default=float))
     return res
 
-def predict_site(run, site:str="pampas", out="sr-predict", window_days:int=60, **kw) -> dict:
+def predict_site(run, site:str="pampas", out="sr-predict",
+                 window_days:int|None=None, # revisits within this many days of the high-res date (None: the period the training samples were picked from)
+                 **kw) -> dict:
     "Super-resolve a sample-world site over its high-res footprint (scored against the high-res image)."
-    if isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0:
-        raise InvalidInput(f"window_days={window_days!r} is not a number of days", fix="use a whole number >= 0")
+    if window_days is not None and (isinstance(window_days, bool) or not isinstance(window_days, (int, np.integer)) or window_days < 0):
+        raise InvalidInput(f"window_days={window_days!r} is not a number of days", fix="use a whole number >= 0, or None")
     cat, hr, cell = sample_site_target(site)
     d = pd.Timestamp(hr.datetime).tz_localize(None)
-    scenes = cat.search("sentinel-2-l2a", aoi=cell.geometry_wgs84(), start=str((d - pd.Timedelta(days=window_days)).date()),
-                        end=str((d + pd.Timedelta(days=window_days)).date()))
+    if window_days is None:                                      # the sample-world SR dataset's dates: what training picked from
+        from worldsat.sr.data import sample_world_sr_config
+        c = sample_world_sr_config()
+        start, end = str(c.start), str(c.end)
+    else: start, end = str((d - pd.Timedelta(days=window_days)).date()), str((d + pd.Timedelta(days=window_days)).date())
+    scenes = cat.search("sentinel-2-l2a", aoi=cell.geometry_wgs84(), start=start, end=end)
     return predict_scenes(run, scenes, cell, out, ref_time=hr.datetime, hr_path=hr.bands["image"].href, **kw)
 
 def predict_aoi(run, aoi, start:str, end:str, catalog="sample", out="sr-predict", ref_time=None,
@@ -250,8 +262,9 @@ def demo_config(site:str="pampas", epochs:int=30, seed:int=0) -> SRConfig:
                     checkpoint_every=100, seed=seed, loss="l1", lr=1e-3, schedule="one-cycle", debias=True)
 
 def seed_study(out, # folder: one run per seed (seed-0, seed-1, ...), and seeds.csv
-               seeds:Sequence[int]=range(5), site:str="pampas", epochs:int=30, show_progress:bool=False) -> pd.DataFrame:
-    "The demo's model trained once per seed and scored on `site` by `results_table`: one row per seed, against both baselines."
+               seeds:Sequence[int]=range(5), site:str="pampas", epochs:int=30, show_progress:bool=False,
+               cog:bool=True) -> pd.DataFrame: # also super-resolve the site's footprint (`predict_site`) and score the COG
+    "The demo's model trained once per seed and scored on `site` by `results_table` (and its SR COG by `predict_site`): one row per seed, against both baselines."
     out, rows = output_dir(out, what="out"), []
     for s in seeds:
         cfg = demo_config(site, epochs, int(s))
@@ -264,6 +277,10 @@ def seed_study(out, # folder: one run per seed (seed-0, seed-1, ...), and seeds.
                      "gain_vs_bicubic_db": m["gain_vs_bicubic_db"], "wins_vs_probav": m["wins_vs_probav"],
                      "wins_vs_bicubic": m["wins_vs_bicubic"], "best_epoch": int(np.argmax([h["cpsnr_metric"] for h in r["history"]])) if r["history"] else -1,
                      "seconds": round(time.time() - t0, 1)})
+        if cog:                                   # the COG over the footprint, beside the multi-frame bicubic made the same way
+            pr = predict_site(out/f"seed-{s}", site, out/f"seed-{s}"/"predict", show_progress=False)
+            rows[-1].update(cog_highresnet=pr["score"]["cpsnr"], cog_bicubic=pr["bicubic_score"]["cpsnr"],
+                            cog_gain_db=pr["score"]["cpsnr"] - pr["bicubic_score"]["cpsnr"])
     res = pd.DataFrame(rows).set_index("seed")
     with atomic_path(out/"seeds.csv") as tmp: res.to_csv(tmp)
     return res
@@ -290,6 +307,9 @@ def demo_sr(out, # the demo's SR folder: run/, sr.tif, map.html, sr.png, results
         f"better on {row['wins_vs_probav']}); multi-frame bicubic {b['cpsnr']:.2f} dB ({row['gain_vs_bicubic_db']:+.2f} dB); "
         f"cSSIM {row['cssim']:.4f} vs {p['cssim']:.4f} and {b['cssim']:.4f}")
     pr = predict_site(out/"run", site, out, show_progress=not quiet)
+    sc, bs = pr["score"], pr["bicubic_score"]
+    say(f"      the SR COG over {site}'s footprint ({out/'sr.tif'}), scored the same way on its {sc['cells']} whole dataset squares: "
+        f"cPSNR {sc['cpsnr']:.2f} dB; multi-frame bicubic of the same revisits {bs['cpsnr']:.2f} dB ({sc['cpsnr'] - bs['cpsnr']:+.2f} dB)")
     return {**pr, "run": str(out/"run"), "best_valid_cpsnr": r["best_cpsnr"], "cpsnr": float(row["cpsnr"]),
             "probav_cpsnr": float(p["cpsnr"]), "bicubic_cpsnr": float(b["cpsnr"]),
             "gain_db": float(row["gain_vs_probav_db"]), "gain_vs_bicubic_db": float(row["gain_vs_bicubic_db"]),
