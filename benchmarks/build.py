@@ -7,9 +7,11 @@ One dataset build of the sample world (`worldsat.sample`), from start to finish,
 * worldsat build: `worldsat.data.dataset.build(cfg, <fresh folder>, n_workers=--workers, show_progress=False)` with the
   build's defaults (all the bands the scenes have, raw digital numbers, the default selection rules: Coverage 99 %,
   AOICloud 50 %), no labels, one split, over the site's footprint, `--cell-size` px cells of the global UTM grid. This
-  is everything `worldsat build` does: checks, catalog search, starting the dask cluster, per cell the scene selection
-  (which reads SCL over the cell), the load of the selected scenes, the clear mask, the Zarr sample with its checksums
-  and manifest entry, then the index, STAC collection, card and normalization files. Rate = written samples / seconds.
+  is everything `worldsat build` does: checks, catalog search, starting the dask cluster (a build of one batch runs in
+  the calling process), the scene selection of every cell (each cell's own choice; each scene's SCL decoded once for
+  all the cells, `select_each`), the load of the selected scenes (`load_each`), the clear mask, the Zarr samples with
+  their checksums and manifest entries (a few written at once), then the index, STAC collection and items, card and
+  normalization files. Rate = written samples / seconds (deleting the output afterwards is not timed).
 * worldsat build's pixels: `worldsat.data.load.load_each` of every cell with the scenes the build selects for it
   (selected beforehand, untimed), with the build's arguments, in this process: the part of the build the batched load
   speeds up, beside the bound it is measured against. Rate = cells loaded / seconds.
@@ -23,10 +25,13 @@ One dataset build of the sample world (`worldsat.sample`), from start to finish,
 `x bound` is the build's rate over the bound's: 1.0 would mean the build costs no more than decoding its inputs once
 (no selection, no writing, no cluster). `x torchgeo` compares with torchgeo merely reading the samples' pixels.
 
-Rounds are interleaved (build, torchgeo, bound) so that they share the machine's state; the best round (and the
-median) is reported. Every build goes into a new folder; its dask cluster (worker processes) starts and stops inside the
-timed call, as in `worldsat build`. All files are in the OS page cache for every method alike after the untimed first
-round. torchgeo's cached file handles are closed before each of its rounds.
+Rounds are interleaved (build, torchgeo, ...), and the bound is timed right after each of the others, so that each
+method is measured beside the bound in the same state of the machine (on a shared machine the load changes by the
+minute); the best time of each is reported (and the median). The bound's best is over all its runs: noise can only
+make the ratios to it smaller. Every build goes into a new folder, deleted after its timed call; its dask cluster
+(worker processes, when the build has more than one batch) starts and stops inside the timed call, as in `worldsat
+build`. All files are in the OS page cache for every method alike after the untimed first round. torchgeo's cached file
+handles are closed before each of its rounds.
 
 Run: python benchmarks/build.py [--site beauce] [--cell-size 32] [--workers 2] [--repeat 2] [--breakdown]
 The script always exits 0: it measures, it does not gate.
@@ -79,17 +84,9 @@ def setup(site:str, cell_size:int, bands):
 
 def selections(ctx) -> list:
     "(cell, its selected scenes) of every cell the build would load, selected as the build does (untimed)."
-    from worldsat.data import select as ws
-    from worldsat.core import NoScenesFound
-    cfg, jobs = ctx["cfg"], []
-    for c in ctx["cells"]:
-        geom = c.geometry_wgs84()
-        cand = [s for s in ctx["scenes"] if s.footprint.intersects(geom)]
-        if not cand: continue
-        try: sel = ws.select(cand, geom, cfg.make_rules(), start=cfg.start, end=cfg.end, show_progress=False)
-        except NoScenesFound: continue
-        if sel.scenes: jobs.append((c, sel.scenes))
-    return jobs
+    from worldsat.data.dataset import _plan_samples
+    plans = _plan_samples(ctx["cells"], ctx["scenes"], ctx["cfg"])
+    return [(c, plans[c.id][1]) for c in ctx["cells"] if plans[c.id][0] is None]
 
 
 def pixels_run(ctx) -> int:
@@ -100,13 +97,17 @@ def pixels_run(ctx) -> int:
 
 
 def build_run(ctx, workers:int) -> int:
-    "One whole build into a new folder; the number of samples written."
+    "One whole build into a new folder; the number of samples written. The folder is removed later, untimed (`cleanup`)."
     from worldsat.data.dataset import build
     d = tempfile.mkdtemp(prefix="worldsat-bench-build-")
-    try:
-        out = build(ctx["cfg"], os.path.join(d, "ds"), n_workers=workers, show_progress=False)
-        return sum(1 for p in (out/"samples.zarr").iterdir() if p.is_dir())
-    finally: shutil.rmtree(d, ignore_errors=True)
+    ctx.setdefault("folders", []).append(d)
+    out = build(ctx["cfg"], os.path.join(d, "ds"), n_workers=workers, show_progress=False)
+    return sum(1 for p in (out/"samples.zarr").iterdir() if p.is_dir())
+
+
+def cleanup(ctx):
+    "Remove the folders of the builds so far (not part of a build: run outside the timed calls)."
+    for d in ctx.pop("folders", []): shutil.rmtree(d, ignore_errors=True)
 
 
 def bound_run(ctx):
@@ -137,8 +138,10 @@ def breakdown(ctx, workers:int):
             try: return fn(*a, **k)
             finally: spent[name] += time.perf_counter() - t0
         return wrapper
-    saved = ws.select, wl.load_each, xr.Dataset.to_zarr
-    ws.select, wl.load_each = timed("select", ws.select), timed("load_each", wl.load_each)
+    import worldsat.data.dataset as wd
+    saved = ws.select_each, wl.load_each, xr.Dataset.to_zarr, wd._WRITERS
+    wd._WRITERS = 1                                    # one writer thread: the parts add up to the whole
+    ws.select_each, wl.load_each = timed("select", ws.select_each), timed("load_each", wl.load_each)
     xr.Dataset.to_zarr = timed("to_zarr", xr.Dataset.to_zarr)
     d = tempfile.mkdtemp(prefix="worldsat-bench-parts-")
     try:
@@ -150,7 +153,7 @@ def breakdown(ctx, workers:int):
             build_samples(ctx["cells"], scenes, ctx["cfg"], d, labels, targets)
         total = time.perf_counter() - t0
     finally:
-        ws.select, wl.load_each, xr.Dataset.to_zarr = saved
+        ws.select_each, wl.load_each, xr.Dataset.to_zarr, wd._WRITERS = saved
         shutil.rmtree(d, ignore_errors=True)
     import logging
     from distributed import LocalCluster, Client
@@ -189,7 +192,7 @@ def main(argv=None):
             print(f"torchgeo not available ({e}): skipped"); methods.remove("torchgeo")
 
     count = {}
-    ctx["jobs"] = selections(ctx)
+    if "pixels" in methods: ctx["jobs"] = selections(ctx)
     run = {"build": lambda: build_run(ctx, a.workers), "pixels": lambda: pixels_run(ctx),
            "torchgeo": lambda: len(patches.torchgeo_run(tg)),
            "bound": lambda: bound_run(ctx)}
@@ -199,13 +202,19 @@ def main(argv=None):
         count[m] = run[m]()
     written = count.get("build")
     if written is None: written = build_run(ctx, a.workers)         # the bound's rate is per sample the build writes
+    cleanup(ctx)
     print(f"the build writes {written} samples (of {n_cells} cells; the others are skipped by its rules)")
 
     times = {m: [] for m in methods}
+    def timed(m):
+        before.get(m, lambda: None)()
+        t0 = time.perf_counter(); run[m](); times[m].append(time.perf_counter() - t0)
+        cleanup(ctx)                                   # a build's output is deleted outside its timed call
     for _ in range(a.repeat):
         for m in methods:
-            before.get(m, lambda: None)()
-            t0 = time.perf_counter(); run[m](); times[m].append(time.perf_counter() - t0)
+            if m == "bound": continue
+            timed(m); timed("bound")                   # the bound (cheap) right after each method: the same machine state
+        if methods == ["bound"]: timed("bound")
 
     n = {"build": written, "pixels": count.get("pixels", 0), "torchgeo": count.get("torchgeo", 0), "bound": written}
     label = {"build": "worldsat build (whole)", "pixels": "worldsat build's pixels (load_each)",

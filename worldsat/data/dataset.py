@@ -8,6 +8,7 @@ Docs: https://worldsat.github.io/worldsat/data.dataset.html.md"""
 from __future__ import annotations
 import copy, datetime as _dt, hashlib, inspect, json, math, os, re, shutil, time, types, typing, uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Optional, Sequence, Union
 
@@ -438,6 +439,19 @@ def _uniform(values) -> float|None:
     v = np.unique(np.asarray(values, dtype=np.float64))
     return float(v[0]) if v.size == 1 else None
 
+_GRID_MAPPINGS = {} # CRS text -> the CF attributes rioxarray's `write_crs` gives its grid mapping
+
+def _grid_mapping(crs, transform) -> xr.Variable:
+    """The `spatial_ref` grid mapping variable of a sample on (`crs`, `transform`): what `ds.rio.write_crs(crs,
+    grid_mapping_name="spatial_ref").rio.write_transform(transform)` adds (the CRS's CF attributes from rioxarray, made
+    once per CRS, and GDAL's GeoTransform as rioxarray writes it), without copying the sample twice to add it."""
+    key = crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+    attrs = _GRID_MAPPINGS.get(key)
+    if attrs is None:
+        if len(_GRID_MAPPINGS) >= 64: _GRID_MAPPINGS.clear()
+        attrs = _GRID_MAPPINGS[key] = dict(xr.Dataset().rio.write_crs(crs, grid_mapping_name="spatial_ref")["spatial_ref"].attrs)
+    return xr.Variable((), 0, {**attrs, "GeoTransform": " ".join(str(v) for v in transform.to_gdal())})
+
 def _cf_sample(ds:xr.Dataset, cell:Cell, tgt:dict|None=None) -> xr.Dataset:
     """A sample as CF conventions describe it: `image` (and `target`) with `scale_factor`/`add_offset` when one pair serves
     every scene and band (else the `scale`/`offset` coordinates say it), a `spatial_ref` grid mapping (rioxarray's and
@@ -464,9 +478,8 @@ def _cf_sample(ds:xr.Dataset, cell:Cell, tgt:dict|None=None) -> xr.Dataset:
         tk, to = _uniform(tgt["scale"]), _uniform(tgt["offset"])
         if tk is not None and to is not None and (tk, to) != (1.0, 0.0): ta = {"scale_factor": tk, "add_offset": to}
         ds["target"].attrs = ta
-    keep = dict(ds.attrs)                                  # rioxarray drops the `crs` and `transform` attributes readers use
-    ds = ds.rio.write_crs(cell.crs, grid_mapping_name="spatial_ref").rio.write_transform(cell.transform)
-    ds.attrs = keep | {"worldsat_format": FORMAT}
+    ds = ds.assign_coords(spatial_ref=_grid_mapping(cell.crs, cell.transform))
+    ds.attrs = dict(ds.attrs) | {"worldsat_format": FORMAT}
     gm = {v: "spatial_ref" for v in ds.data_vars}
     if tgt is not None:             # the target's finer grid: the same CRS, its own transform
         tt = tgt["transform"]
@@ -480,21 +493,34 @@ def _cf_sample(ds:xr.Dataset, cell:Cell, tgt:dict|None=None) -> xr.Dataset:
                                                  and (c not in gm.values() or c == gm[v]))
     return ds
 
+def _plan_samples(cells:Sequence[Cell], scenes:Sequence[Scene], cfg:BuildConfig, targets:Sequence[Scene]|None=None) -> dict:
+    """`{cell.id: (skipped entry or None, the selected scenes, the target)}`: everything before the cells' pixels are loaded.
+    Each cell's scenes are selected on its own (`worldsat.data.select.select_each`: the choices `select` makes for the cell
+    alone), with each scene's SCL decoded once for all the cells it covers."""
+    plans, jobs = {}, []
+    for cell in cells:
+        entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
+        geom = cell.geometry_wgs84()
+        cand = [s for s in scenes if s.footprint.intersects(geom)]
+        if not cand: plans[cell.id] = ({**entry, "reason": "no scene covers the cell"}, None, None); continue
+        tgt = None
+        if cfg.target is not None:
+            try: tgt = read_target(cell, targets or [], cfg)
+            except NoScenesFound as e: plans[cell.id] = ({**entry, "reason": f"target: {e.message}"}, None, None); continue
+        jobs.append((cell, cand, geom, tgt))
+    sels = _select.select_each([(cand, geom) for _, cand, geom, _ in jobs], cfg.make_rules(), start=cfg.start, end=cfg.end,
+                               show_progress=False)
+    for (cell, _, _, tgt), sel in zip(jobs, sels):
+        entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
+        if isinstance(sel, NoScenesFound): plans[cell.id] = ({**entry, "reason": f"no scenes: {sel.message}"}, None, None)
+        elif not sel.scenes:
+            plans[cell.id] = ({**entry, "reason": "no scene passed the selection rules: " + "; ".join(sorted(set(sel.report.reason)))[:300]}, None, None)
+        else: plans[cell.id] = (None, sel.scenes, tgt)
+    return {c.id: plans[c.id] for c in cells}
+
 def _plan_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, targets:Sequence[Scene]|None=None) -> tuple:
-    "(skipped entry or None, the selected scenes, the target) of one cell: everything before its pixels are loaded."
-    entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
-    geom = cell.geometry_wgs84()
-    cand = [s for s in scenes if s.footprint.intersects(geom)]
-    if not cand: return {**entry, "reason": "no scene covers the cell"}, None, None
-    tgt = None
-    if cfg.target is not None:
-        try: tgt = read_target(cell, targets or [], cfg)
-        except NoScenesFound as e: return {**entry, "reason": f"target: {e.message}"}, None, None
-    try: sel = _select.select(cand, geom, cfg.make_rules(), start=cfg.start, end=cfg.end, show_progress=False)
-    except NoScenesFound as e: return {**entry, "reason": f"no scenes: {e.message}"}, None, None
-    if not sel.scenes:
-        return {**entry, "reason": "no scene passed the selection rules: " + "; ".join(sorted(set(sel.report.reason)))[:300]}, None, None
-    return None, sel.scenes, tgt
+    "(skipped entry or None, the selected scenes, the target) of one cell, selected alone: `_plan_samples` of one cell."
+    return _plan_samples([cell], scenes, cfg, targets)[cell.id]
 
 def _write_zarr(ds:xr.Dataset, folder:Path) -> dict:
     """Write `ds` (in memory) as a consolidated Zarr v2 store in `folder`; the sha256 of each file written. The store is
@@ -548,6 +574,8 @@ def _write_sample(cell:Cell, ds:xr.Dataset, chosen:Sequence[Scene], cfg:BuildCon
     return {"sample_id": cell.id, "status": "written", "reason": "", **_sample_stats(ds, cfg.classes or []), "site": site, **extra,
             "sha256": sums}
 
+_WRITERS = 4 # samples written at once by `build_samples` (threads)
+
 def build_samples(cells:Sequence[Cell], scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
                   targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
                   commit=None, # called with each manifest entry as soon as its sample is written (or skipped)
@@ -557,15 +585,25 @@ def build_samples(cells:Sequence[Cell], scenes:Sequence[Scene], cfg:BuildConfig,
     sample written; their manifest entries (`status` 'written' or 'skipped' with a `reason`), in the order of `cells`."""
     from worldsat.data.load import load_each
     out = Path(out)
-    plans = {c.id: _plan_sample(c, scenes, cfg, targets) for c in cells}
+    plans = _plan_samples(cells, scenes, cfg, targets)
     jobs = [(c, plans[c.id][1]) for c in cells if plans[c.id][0] is None]
     loaded = load_each(jobs, bands=cfg.bands, scale=False, dtype=None) if jobs else {}
-    entries = []
-    for c in cells:
+    def write(c):
         skip, chosen, tgt = plans[c.id]
-        e = skip if skip is not None else _write_sample(c, loaded.pop(c.id), chosen, cfg, out, labels, tgt)
-        if commit is not None: commit(e)
-        entries.append(e)
+        return skip if skip is not None else _write_sample(c, loaded.pop(c.id), chosen, cfg, out, labels, tgt)
+    # a few samples are written at once, by threads: most of a sample's write is waiting (on its many small files, and on
+    # zarr's I/O loop), which other writes fill. The entries are committed in the order of `cells`.
+    entries = []
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="worldsat-write") as pool:
+        futs = [pool.submit(write, c) for c in cells]
+        try:
+            for f in futs:
+                e = f.result()
+                if commit is not None: commit(e)
+                entries.append(e)
+        except BaseException:
+            for f in futs: f.cancel()        # no more samples after a failure (those being written finish)
+            raise
     return entries
 
 def build_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
@@ -997,12 +1035,27 @@ def band_table(collection:str, bands:Sequence[str]) -> list:
                      "description": getattr(band, "description", "")})
     return rows
 
+def _small_array(path:Path) -> np.ndarray:
+    """The values of the Zarr v2 array at `path` (e.g. a sample's band names). One chunk, stored: decoded here with its
+    codec (numcodecs), as zarr does, without zarr's I/O loop (a round trip to it per array costs more than the array);
+    other layouts are read by zarr."""
+    import numcodecs
+    m = json.loads((path/".zarray").read_text())
+    one = m.get("chunks") == m.get("shape") and not m.get("filters") and m.get("order") == "C"
+    chunk = path/(m.get("dimension_separator") or ".").join(["0"] * len(m["shape"]))
+    if one and m["shape"] and chunk.is_file():
+        raw = chunk.read_bytes()
+        if m.get("compressor"): raw = numcodecs.get_codec(m["compressor"]).decode(raw)
+        return np.frombuffer(raw, dtype=np.dtype(m["dtype"])).reshape(m["shape"])
+    import zarr
+    return zarr.open_array(str(path), mode="r", zarr_format=2)[...]
+
 def _image_meta(out:Path, sid:str) -> dict:
     "Bands, storage type, nodata and CF scale/offset of a written sample's `image`, and its CRS and transform."
     z = out/"samples.zarr"/sid
     meta = json.loads((z/".zmetadata").read_text())["metadata"]
     a, arr, g = meta["image/.zattrs"], meta["image/.zarray"], meta[".zattrs"]
-    bands = [str(b) for b in xr.open_zarr(z, consolidated=True)["band"].values]
+    bands = [str(b) for b in _small_array(z/"band")]
     return {"bands": bands, "dtype": np.dtype(arr["dtype"]).name, "nodata": a.get("nodata"), "scale": a.get("scale_factor"),
             "offset": a.get("add_offset"), "crs": g["crs"], "transform": g["transform"]}
 

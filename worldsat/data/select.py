@@ -27,8 +27,8 @@ from .catalog import Scene, scenes_frame
 from .load import as_retry, read_raster
 
 # %% auto #0
-__all__ = ['aoi_coverage', 'aoi_metrics', 's2cloudless_probability', 'Rule', 'SceneCloud', 'AOICloud', 'Coverage', 'EvenlySpread',
-           'PerSeason', 'ClearestNear', 'Mosaic', 'Selection', 'select']
+__all__ = ['aoi_coverage', 'aoi_metrics_each', 'aoi_metrics', 's2cloudless_probability', 'Rule', 'SceneCloud', 'AOICloud',
+           'Coverage', 'EvenlySpread', 'PerSeason', 'ClearestNear', 'Mosaic', 'Selection', 'select', 'select_each']
 
 # %% ../../nbs/13_data.select.ipynb #753d0ff7
 _TLS = threading.local()
@@ -45,9 +45,17 @@ def _transformer(src, dst) -> Transformer:
     return tr
 
 def _project(geom, src="EPSG:4326", dst="EPSG:4326"):
-    "`geom` reprojected from `src` to `dst` (vertex by vertex)."
-    tr = _transformer(src, dst)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    """`geom` reprojected from `src` to `dst` (vertex by vertex); remembered for the next projections of the same geometry
+    (shapely geometries are immutable): the cells of a build meet one scene after another in the same CRS."""
+    cache = getattr(_TLS, "projected", None)
+    if cache is None: cache = _TLS.projected = {}
+    key = (geom.wkb, str(src), str(dst))
+    g = cache.get(key)
+    if g is None:
+        if len(cache) >= 4096: cache.clear()
+        tr = _transformer(src, dst)
+        g = cache[key] = shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    return g
 
 def _window(bounds, src) -> rwindows.Window|None:
     "The whole-pixel window of `src` covering `bounds` (in its CRS), clipped to the raster; None if outside."
@@ -58,70 +66,104 @@ def _window(bounds, src) -> rwindows.Window|None:
     return rwindows.Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
 def _inside(g, shape:tuple, transform) -> np.ndarray:
-    """Which pixels of a grid have their centre in polygon `g` (read-only): remembered for the next few reads on the same
-    grid, since the scenes of one site (selected for one cell after another) share their SCL grid."""
+    """Which pixels of a grid have their centre in polygon `g` (read-only): remembered for later reads on the same grid,
+    since the scenes of one site (selected for one cell after another, or for many cells at once) share their SCL grid."""
     cache = getattr(_TLS, "masks", None)
     if cache is None: cache = _TLS.masks = {}
     key = (g.wkb, tuple(shape), tuple(transform)[:6])
     m = cache.get(key)
     if m is None:
-        if len(cache) >= 16: cache.clear()
+        if len(cache) >= 512: cache.clear()
         m = cache[key] = rfeatures.geometry_mask([g], shape, transform, invert=True)
         m.flags.writeable = False
     return m
 
-def _read_aoi(href, geom_ll, shape=None, resampling=Resampling.nearest, retries=None):
-    """Band 1 of `href` over the AOI: (array, inside-AOI mask, pixel area, AOI size in pixels counting the part outside
-    the raster); array None if disjoint. Read through `worldsat.data.load.read_raster`: remote files with `load`'s
-    retries, and a damaged file is a `CorruptRaster` naming it."""
+def _read_aois(href, geoms_ll:Sequence, retries=None) -> list:
+    """Band 1 of `href` over each AOI of `geoms_ll` (lon/lat): per AOI (array, inside-AOI mask, pixel area, AOI size in
+    pixels counting the part outside the raster); array None if disjoint. The file is opened once and ONE window, covering
+    all the AOIs, is decoded: each AOI's array is the slice of it that is its own whole-pixel window (at the raster's own
+    resolution, so the same pixels a read of that window alone gives). Read through `worldsat.data.load.read_raster`:
+    remote files with `load`'s retries, and a damaged file is a `CorruptRaster` naming it."""
     def read(src):
-        g = _project(geom_ll, "EPSG:4326", src.crs)
-        win = _window(g.bounds, src)
         px = abs(src.res[0] * src.res[1])
-        if win is None: return None, None, px, g.area / px
-        outside = (g.area - g.intersection(box(*src.bounds)).area) / px
-        out_shape = shape or (int(win.height), int(win.width))
-        arr = src.read(1, window=win, out_shape=out_shape, resampling=resampling)
-        tr = src.window_transform(win) * rasterio.Affine.scale(win.width / out_shape[1], win.height / out_shape[0])
-        inside = _inside(g, out_shape, tr)
-        return arr, inside, abs(tr.a * tr.e), inside.sum() + outside * px / abs(tr.a * tr.e)
+        parts = [(g, _window(g.bounds, src)) for g in (_project(geom, "EPSG:4326", src.crs) for geom in geoms_ll)]
+        wins = [w for _, w in parts if w is not None]
+        if wins:
+            r0, c0 = min(int(w.row_off) for w in wins), min(int(w.col_off) for w in wins)
+            r1, c1 = max(int(w.row_off + w.height) for w in wins), max(int(w.col_off + w.width) for w in wins)
+            whole = src.read(1, window=rwindows.Window(c0, r0, c1 - c0, r1 - r0))
+        out = []
+        for g, win in parts:
+            if win is None: out.append((None, None, px, g.area / px)); continue
+            outside = (g.area - g.intersection(box(*src.bounds)).area) / px
+            r, c = int(win.row_off) - r0, int(win.col_off) - c0
+            arr = whole[r:r + int(win.height), c:c + int(win.width)]
+            tr = src.window_transform(win)
+            inside = _inside(g, arr.shape, tr)
+            out.append((arr, inside, abs(tr.a * tr.e), inside.sum() + outside * px / abs(tr.a * tr.e)))
+        return out
     return read_raster(href, read, retries)
+
+def _read_aoi(href, geom_ll, retries=None):
+    "`_read_aois` of one AOI: (array, inside-AOI mask, pixel area, AOI size in pixels); array None if disjoint."
+    return _read_aois(href, [geom_ll], retries)[0]
 
 def aoi_coverage(scene:Scene, geom) -> float:
     "Share (%) of AOI geometry `geom` (lon/lat) inside the scene's footprint, by area in the AOI's UTM zone."
-    crs = utm_crs(*geom.representative_point().coords[0])
-    a_aoi = _project(geom, "EPSG:4326", crs)
-    return 100 * _project(scene.footprint, "EPSG:4326", crs).intersection(a_aoi).area / a_aoi.area
+    return _coverages(scene, [geom])[0]
+
+def _coverages(scene:Scene, geoms:Sequence) -> list:
+    "`aoi_coverage` of `scene` for each of `geoms`, projecting the footprint once per UTM zone."
+    fps, out = {}, []
+    for geom in geoms:
+        crs = utm_crs(*geom.representative_point().coords[0])
+        a_aoi = _project(geom, "EPSG:4326", crs)
+        key = str(crs)
+        if key not in fps: fps[key] = _project(scene.footprint, "EPSG:4326", crs)
+        out.append(100 * fps[key].intersection(a_aoi).area / a_aoi.area)
+    return out
+
+def aoi_metrics_each(scene:Scene, geoms:Sequence, # AOIs, lon/lat (e.g. the cells of a dataset)
+                     retries=None) -> list: # remote files: a `worldsat.data.load.Retry` or a number of retries
+    """`aoi_metrics(scene, g)` for each of `geoms`, reading the scene's SCL (or first band) once for all of them: one
+    window over the AOIs the scene covers, each AOI's metrics from its own slice of it (the same pixels, the same values)."""
+    geoms = list(geoms)
+    covs = _coverages(scene, geoms)
+    outs = [{"aoi_coverage": round(c, 3), "aoi_nodata": None, "aoi_cloud": None, "aoi_shadow": None, "cloud_source": None} for c in covs]
+    for o, c in zip(outs, covs):
+        if c <= 0: o["aoi_nodata"] = 100.0
+    todo = [i for i, c in enumerate(covs) if c > 0]
+    if not todo: return outs
+    if "SCL" in scene.bands:
+        for i, (scl, inside, px, n) in zip(todo, _read_aois(scene.bands["SCL"].href, [geoms[i] for i in todo], retries)):
+            out = outs[i]
+            if scl is None: out["aoi_nodata"] = 100.0; continue
+            valid = inside & (scl > 0)
+            out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
+            if valid.any():
+                out["aoi_cloud"] = round(100 * np.isin(scl[valid], SCL_CLOUD).mean(), 3)
+                out["aoi_shadow"] = round(100 * np.isin(scl[valid], SCL_SHADOW).mean(), 3)
+            out["cloud_source"] = "SCL"
+        return outs
+    if scene.processing_level == "L1C" and all(b in scene.bands for b in _S2CLOUDLESS_BANDS):
+        for i in todo:                                      # s2cloudless resamples onto each AOI's own 60 m grid
+            prob, valid, px, n = s2cloudless_probability(scene, geoms[i], retries=retries)
+            outs[i]["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
+            if valid.any(): outs[i]["aoi_cloud"] = round(100 * (prob[valid] >= 0.4).mean(), 3)
+            outs[i]["cloud_source"] = "s2cloudless"
+        return outs
+    first = next(iter(scene.bands.values()))
+    nod = first.nodata
+    for i, (arr, inside, px, n) in zip(todo, _read_aois(first.href, [geoms[i] for i in todo], retries)):
+        if arr is None: outs[i]["aoi_nodata"] = 100.0; continue
+        valid = inside & (np.isfinite(arr) if nod is None or (isinstance(nod, float) and np.isnan(nod)) else (arr != nod))
+        outs[i]["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
+    return outs
 
 def aoi_metrics(scene:Scene, geom, # the AOI, lon/lat
                 retries=None) -> dict: # remote files: a `worldsat.data.load.Retry` or a number of retries
     "Coverage, nodata, cloud and shadow shares (in %) of `scene` inside AOI geometry `geom` (lon/lat)."
-    cov = aoi_coverage(scene, geom)
-    out = {"aoi_coverage": round(cov, 3), "aoi_nodata": None, "aoi_cloud": None, "aoi_shadow": None, "cloud_source": None}
-    if cov <= 0: out.update(aoi_nodata=100.0); return out
-    if "SCL" in scene.bands:
-        scl, inside, px, n = _read_aoi(scene.bands["SCL"].href, geom, retries=retries)
-        if scl is None: out.update(aoi_nodata=100.0); return out
-        valid = inside & (scl > 0)
-        out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
-        if valid.any():
-            out["aoi_cloud"] = round(100 * np.isin(scl[valid], SCL_CLOUD).mean(), 3)
-            out["aoi_shadow"] = round(100 * np.isin(scl[valid], SCL_SHADOW).mean(), 3)
-        out["cloud_source"] = "SCL"
-        return out
-    if scene.processing_level == "L1C" and all(b in scene.bands for b in _S2CLOUDLESS_BANDS):
-        prob, valid, px, n = s2cloudless_probability(scene, geom, retries=retries)
-        out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
-        if valid.any(): out["aoi_cloud"] = round(100 * (prob[valid] >= 0.4).mean(), 3)
-        out["cloud_source"] = "s2cloudless"
-        return out
-    first = next(iter(scene.bands.values()))
-    arr, inside, px, n = _read_aoi(first.href, geom, retries=retries)
-    if arr is None: out.update(aoi_nodata=100.0); return out
-    nod = first.nodata
-    valid = inside & (np.isfinite(arr) if nod is None or (isinstance(nod, float) and np.isnan(nod)) else (arr != nod))
-    out["aoi_nodata"] = round(100 * (1 - valid.sum() / n), 3)
-    return out
+    return aoi_metrics_each(scene, [geom], retries)[0]
 
 # %% ../../nbs/13_data.select.ipynb #416da987
 _S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
@@ -172,6 +214,7 @@ class Rule:
     def drop(self, df, mask, reason):
         "Drop the chosen rows where `mask`, recording `reason` (a string or a Series of strings)."
         m = mask & df["chosen"]
+        if not m.any(): return                  # nothing to drop: the report is left as it is (no column rewritten)
         df.loc[m, "reason"] = reason if isinstance(reason, str) else reason[m]
         df.loc[m, "dropped_by"] = type(self).__name__
         df.loc[m, "chosen"] = False
@@ -375,6 +418,37 @@ class Selection:
         return m
 
 # %% ../../nbs/13_data.select.ipynb #e04b9bef
+def _check_rules(rules) -> list:
+    rules = [rules] if isinstance(rules, Rule) else list(rules or [])
+    if bad := [r for r in rules if not isinstance(r, Rule)]:
+        raise InvalidInput(f"{bad[0]!r} is not a selection rule", fix="pass rules such as [Coverage(min=90), AOICloud(max=10)]")
+    return rules
+
+def _frame(scenes:list) -> gpd.GeoDataFrame:
+    "The report's first columns: `scenes_frame` and the date of each scene."
+    df = scenes_frame(scenes)
+    df["date"] = df["datetime"].dt.strftime("%Y-%m-%d")
+    return df
+
+def _decide(scenes:list, a, rules:list, rows:list|None, start, end, frame=None) -> Selection:
+    """The selection of `scenes` over AOI `a` by `rules`, given each scene's AOI metrics `rows` (None: the rules need none);
+    `frame`: `_frame(scenes)` made before (left unchanged)."""
+    df = _frame(scenes) if frame is None else frame
+    if rows is not None:                    # the columns added at once (each added alone costs more than the rules)
+        cols = {k: [r[k] for r in rows] for k in ["aoi_coverage", "aoi_nodata", "aoi_cloud", "aoi_shadow", "cloud_source"]}
+        df = pd.concat([df, pd.DataFrame(cols | {"chosen": True, "reason": "", "dropped_by": ""}, index=df.index)], axis=1)
+    else:
+        df = df.copy()
+        df["aoi_coverage"] = [aoi_coverage(s, a.geometry) for s in scenes]   # footprints only: no file is read
+        df["aoi_cloud"] = df["aoi_shadow"] = df["aoi_nodata"] = None
+        df["chosen"], df["reason"], df["dropped_by"] = True, "", ""
+    if (df["aoi_coverage"].fillna(1) <= 0).all():
+        raise NoScenesFound(f"none of the {len(scenes)} scenes overlaps the AOI", fix="check the AOI, or search with it")
+    ctx = {"geom": a.geometry, "scenes": list(scenes), "start": start, "end": end}
+    for r in rules: r.apply(df, ctx)
+    df.loc[df["chosen"], "reason"] = "chosen"
+    return Selection([s for s, c in zip(scenes, df["chosen"]) if c], df, a, rules)
+
 def select(scenes:Sequence[Scene], # candidates, e.g. from `Catalog.search`
            aoi, # the area of interest (anything `worldsat.geo.aoi` accepts)
            rules:Sequence[Rule]=(), # applied in order
@@ -383,25 +457,42 @@ def select(scenes:Sequence[Scene], # candidates, e.g. from `Catalog.search`
            retries=None) -> Selection: # remote files: a `worldsat.data.load.Retry` or a number of retries
     "Apply `rules` to `scenes` over `aoi`; every scene gets a row in the report, chosen or with the reason it was not."
     a = to_aoi(aoi)
-    rules = [rules] if isinstance(rules, Rule) else list(rules or [])
-    if bad := [r for r in rules if not isinstance(r, Rule)]:
-        raise InvalidInput(f"{bad[0]!r} is not a selection rule", fix="pass rules such as [Coverage(min=90), AOICloud(max=10)]")
+    rules = _check_rules(rules)
     parse_date(start, "start"); parse_date(end, "end")
     retries = as_retry(retries)
     if not scenes: raise NoScenesFound("no scenes to select from", fix="widen the search: dates, AOI or cloud limits")
-    df = scenes_frame(scenes)
-    df["date"] = df["datetime"].dt.strftime("%Y-%m-%d")
-    needs = {m for r in rules for m in r.needs}
-    if needs:
+    scenes = list(scenes)
+    rows = None
+    if {m for r in rules for m in r.needs}:
         rows = [aoi_metrics(s, a.geometry, retries) for s in progress(scenes, desc="reading the AOI in each scene", disable=not show_progress or None)]
-        for k in ["aoi_coverage", "aoi_nodata", "aoi_cloud", "aoi_shadow", "cloud_source"]: df[k] = [r[k] for r in rows]
-    else:
-        df["aoi_coverage"] = [aoi_coverage(s, a.geometry) for s in scenes]   # footprints only: no file is read
-        df["aoi_cloud"] = df["aoi_shadow"] = df["aoi_nodata"] = None
-    if (df["aoi_coverage"].fillna(1) <= 0).all():
-        raise NoScenesFound(f"none of the {len(scenes)} scenes overlaps the AOI", fix="check the AOI, or search with it")
-    df["chosen"], df["reason"], df["dropped_by"] = True, "", ""
-    ctx = {"geom": a.geometry, "scenes": list(scenes), "start": start, "end": end}
-    for r in rules: r.apply(df, ctx)
-    df.loc[df["chosen"], "reason"] = "chosen"
-    return Selection([s for s, c in zip(scenes, df["chosen"]) if c], df, a, rules)
+    return _decide(scenes, a, rules, rows, start, end)
+
+def select_each(jobs:Sequence[tuple], # (scenes, aoi) pairs: each AOI (e.g. a dataset's cell) with its candidate scenes
+                rules:Sequence[Rule]=(), # applied in order, to each AOI on its own
+                start=None, end=None, # the period, for `EvenlySpread` (default: first and last scene)
+                show_progress:bool=True,
+                retries=None) -> list: # remote files: a `worldsat.data.load.Retry` or a number of retries
+    """`select(scenes, aoi, rules, ...)` of each `(scenes, aoi)` of `jobs`, in order: a `Selection`, or the `NoScenesFound`
+    error `select` would raise for that AOI (returned, not raised: the other AOIs still get theirs). A scene that is a
+    candidate of several AOIs (the same object) has its SCL read once for all of them (`aoi_metrics_each`): the metrics,
+    and so the choices and the reports, are those `select` gives each AOI alone."""
+    rules = _check_rules(rules)
+    parse_date(start, "start"); parse_date(end, "end")
+    retries = as_retry(retries)
+    jobs = [(list(sc), to_aoi(aoi)) for sc, aoi in jobs]
+    rows, needs = {}, bool({m for r in rules for m in r.needs})     # rows: (job, position) -> metrics
+    if needs:
+        uses = {}                                            # scene object -> [(job, position), ...]
+        for j, (sc, _) in enumerate(jobs):
+            for k, s in enumerate(sc): uses.setdefault(id(s), (s, []))[1].append((j, k))
+        for s, where in progress(list(uses.values()), desc="reading the AOIs in each scene", disable=not show_progress or None):
+            for jk, m in zip(where, aoi_metrics_each(s, [jobs[j][1].geometry for j, _ in where], retries)): rows[jk] = m
+    out, frames = [], {}                                     # AOIs with the same candidates share the start of their report
+    for j, (sc, a) in enumerate(jobs):
+        try:
+            if not sc: raise NoScenesFound("no scenes to select from", fix="widen the search: dates, AOI or cloud limits")
+            key = tuple(map(id, sc))
+            if key not in frames: frames[key] = _frame(sc)
+            out.append(_decide(sc, a, rules, [rows[j, k] for k in range(len(sc))] if needs else None, start, end, frames[key]))
+        except NoScenesFound as e: out.append(e)
+    return out
