@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse, datetime as dt, json, re, sys, textwrap, time
 import pandas as pd
 from pathlib import Path
+from typing import Sequence
 
 from . import __version__
-from .core import (WorldsatError, CorruptFile, InvalidInput, NoScenesFound, OutputExists, UnknownName, SENSORS, RECIPES,
+from .core import (WorldsatError, CorruptFile, DataUnavailable, InvalidInput, NoScenesFound, OutputExists, UnknownName, SENSORS, RECIPES,
                            atomic_path, output_dir, parse_date, sensor)
 
 # %% auto #0
-__all__ = ['demo', 'demo_sr', 'scenes', 'parser', 'argv_for_parser', 'main']
+__all__ = ['demo', 'demo_sr', 'scenes', 'read_run_config', 'print_config', 'build_configs', 'parser', 'argv_for_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0a0f0a12
 def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:bool=False):
@@ -172,6 +173,8 @@ examples:
   worldsat scenes --aoi 1.605,48.222,1.635,48.238 --start 2024-01-01 --end 2024-12-31 --even 6 --out report.parquet
   worldsat sample --validate            build (or find) the sample world and check it against STAC
   worldsat build --config build.json --out data/beauce    build an ML-ready dataset (resumable)
+  worldsat build --preset ssl4eo --aoi 1.605,48.222,1.635,48.238 --start 2024-01-01 --end 2024-12-31 --cell-size 48 \\
+                 --out data/ssl4eo-beauce    SSL4EO-S12's recipe (4 seasons, S2 + S1) on the sample world
   worldsat validate data/beauce         check a dataset
   worldsat bands sentinel-2-l2a         the band catalog of a sensor
   worldsat recipes                      the normalization recipes worldsat knows
@@ -203,27 +206,78 @@ def _remove_runs(out:Path):
     if odd: raise OutputExists(f"--restart would delete {str(out)!r}, which holds {sorted(odd)[:5]} besides SR runs",
                                fix="pass an --out folder that only holds SR runs, or remove it yourself")
 
+def read_run_config(path, # a YAML (or JSON) file of settings
+                    known:Sequence[str], # the settings the command takes
+                    command:str, # the command, for messages, e.g. "sr train"
+                   ) -> dict:
+    "The settings of a `--config` file: a mapping whose keys are all `known`; `InvalidInput` naming the file and each unknown key."
+    import yaml
+    p, hint = Path(path), f"write one with `worldsat {command} --print-config > run.yaml` and edit it"
+    if not str(path).strip() or not p.is_file():
+        raise InvalidInput(f"--config {str(path)!r} {'is a folder' if p.is_dir() else 'does not exist'}", fix=hint)
+    try: d = yaml.safe_load(p.read_text())
+    except UnicodeDecodeError: raise InvalidInput(f"--config {str(path)!r} is not a text file", fix=hint) from None
+    except yaml.YAMLError as e:
+        where = f", line {e.problem_mark.line + 1}" if getattr(e, "problem_mark", None) else ""
+        raise InvalidInput(f"--config {str(path)!r} is not valid YAML ({getattr(e, 'problem', None) or 'syntax error'}{where})",
+                           fix="fix the file (YAML: one `setting: value` per line)") from None
+    if d is None: d = {}
+    if not isinstance(d, dict):
+        raise InvalidInput(f"--config {str(path)!r} holds a {type(d).__name__}, not a mapping of settings", fix=hint)
+    unknown = [str(k) for k in d if k not in known]
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise InvalidInput(f"--config {str(path)!r}: unknown setting{s} {', '.join(repr(k) for k in unknown)}",
+                           fix=f"use only {', '.join(known)} (`worldsat {command} --print-config` writes them all)")
+    return d
+
+def print_config(settings:dict, command:str):
+    "Write `settings` as the YAML run config of `command` to stdout."
+    import yaml
+    print(f"# worldsat {command} --config FILE: every setting and its value (options given on the command line win over the file)")
+    print(yaml.safe_dump(json.loads(json.dumps(settings, default=str)), sort_keys=False, default_flow_style=None), end="")
+
+_SR_RUN = ("out", "device")   # run options a config file may hold besides SRConfig's settings
+_SR_PER_MODEL = ("model_kw", "loss")   # the comparison set (--model all) sets these per model
+
+def _sr_settings(a) -> tuple:
+    "(settings, what was chosen): SRConfig's defaults < the model's (RESULT_MODELS) < the --config file < the options given."
+    from worldsat.sr.train import SRConfig
+    from worldsat.sr.workflow import RESULT_MODELS
+    known = [*SRConfig.__dataclass_fields__, *_SR_RUN]
+    file = read_run_config(a.config, known, "sr train") if a.config is not None else {}
+    flags = {k: getattr(a, k) for k in ("data", "model", "epochs", "seed", "out", "device") if getattr(a, k) is not None}
+    chosen = {**file, **flags, **_sr_overrides(a)}
+    if a.hidden: chosen["model_kw"] = {**chosen.get("model_kw", {}), "hidden": a.hidden}
+    model = chosen.get("model", "highresnet")
+    if model != "all" and model not in RESULT_MODELS:
+        raise UnknownName(f"SR model {model!r}", fix=f"use one of {list(RESULT_MODELS)} or all")
+    base = {**SRConfig().to_dict(), "out": None, "device": None}
+    if model == "all": base = {k: v for k, v in base.items() if k not in _SR_PER_MODEL}
+    else: base.update(RESULT_MODELS[model])
+    return {**base, **chosen, "model": model}, chosen
+
 def _cmd_sr_train(a):
     import shutil
     from worldsat.sr.train import SRConfig, train_sr
     from worldsat.sr.workflow import train_models, results_table, RESULT_MODELS
-    over = _sr_overrides(a)
-    epochs = a.epochs if a.epochs is not None else 30
-    if a.model == "all":
-        out = output_dir(a.out or "sr-runs", what="--out")
+    d, chosen = _sr_settings(a)
+    if a.print_config: print_config(d, "sr train"); return
+    if d["model"] == "all":
+        out = output_dir(d["out"] or "sr-runs", what="--out")
         if a.restart and out.exists(): _remove_runs(out); shutil.rmtree(out)
-        train_models(out, data=a.data, epochs=epochs, seed=a.seed, device=a.device,
-                     model_kw={"highresnet": {"hidden": a.hidden}} if a.hidden else None, **over)
-        tab = results_table([out], out=out, device=a.device)
+        over = {k: v for k, v in chosen.items() if k not in ("model", "data", "epochs", "seed", "model_kw", *_SR_RUN)}
+        train_models(out, data=d["data"], epochs=d["epochs"], seed=d["seed"], device=d["device"],
+                     model_kw={"highresnet": chosen["model_kw"]} if "model_kw" in chosen else None, **over)
+        tab = results_table([out], out=out, device=d["device"])
         print(f"\nheld-out {tab.attrs['split']} samples of {tab.attrs['data']!r}:")
         _print_table(tab)
         print(f"runs and results.csv / results.md in {out}")
         return
-    if a.model not in RESULT_MODELS: raise UnknownName(f"SR model {a.model!r}", fix=f"use one of {list(RESULT_MODELS)} or all")
-    d = {"data": a.data, "model": a.model, "epochs": epochs, "seed": a.seed, **RESULT_MODELS[a.model], **over}
-    if a.hidden: d["model_kw"] = {**d.get("model_kw", {}), "hidden": a.hidden}
-    out = output_dir(a.out or f"sr-runs/{a.model}", what="--out")
-    r = train_sr(SRConfig.from_dict(d), out, restart=a.restart, device=a.device)
+    run = {k: d.pop(k) for k in _SR_RUN}
+    cfg = SRConfig.from_dict(d)                                     # every setting checked before anything is written
+    out = output_dir(run["out"] or f"sr-runs/{d['model']}", what="--out")
+    r = train_sr(cfg, out, restart=a.restart, device=run["device"])
     print(f"best validation cPSNR {r['best_cpsnr']:.3f} dB over {r['epochs']} epochs" + (" (stopped early)" if r["stopped"] else ""))
     print(f"run:   {out}\nmodel: {r['best']}\nnext:  worldsat sr eval {out}   |   worldsat sr predict {out}")
 
@@ -262,14 +316,15 @@ _BUILD_OPTIONS = {"aoi": "--aoi", "start": "--start", "end": "--end", "catalog":
                   "cell_size": "--cell-size", "resolution": "--resolution", "labels": "--labels", "classes": "--classes",
                   "min_clear": "--min-clear", "max_aoi_cloud": "--max-aoi-cloud", "split_block_m": "--split-block-m"}
 
-def _build_config(a):
-    "The build config of the command line: the --config file, or the options (checked by the config's schema, named as options)."
-    from worldsat.data.dataset import BuildConfig
+def _build_settings(a) -> dict:
+    "The build settings of the command line without a preset: the --config file, or the options (checked by the config's schema, named as options)."
     given = [k for k in _BUILD_OPTIONS if getattr(a, k) is not None]
     if a.config is not None:
         if given: raise InvalidInput(f"--config cannot be combined with {', '.join(_BUILD_OPTIONS[k] for k in given)}",
                                      fix="set those in the config file, or leave out --config")
-        return BuildConfig.load(a.config)
+        from worldsat.data.dataset import BuildConfig
+        cfg = BuildConfig.load(a.config)                   # the file is checked on its own, its errors naming it
+        return cfg if a.preset is None else json.loads(Path(a.config).read_text())   # with a preset: the settings it names
     if a.aoi is None or a.start is None or a.end is None:
         raise InvalidInput("worldsat build needs --config FILE, or --aoi, --start and --end",
                            fix="see `worldsat build --help` for an example config")
@@ -279,18 +334,45 @@ def _build_config(a):
         d["classes"] = [c.strip() for c in a.classes.split(",") if c.strip()]
     if a.max_aoi_cloud is not None:
         _check_number(a.max_aoi_cloud, "--max-aoi-cloud", 0, 100)
-        d["rules"] = [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": a.max_aoi_cloud}]
-    return BuildConfig.from_dict(d, source="build options", names=_BUILD_OPTIONS)
+        if a.preset is None: d["rules"] = [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": a.max_aoi_cloud}]
+    return d
+
+def _catalog_collections(catalog) -> list|None:
+    "The collection ids of a build's catalog (None where it cannot list them)."
+    from worldsat.data.stac import open_catalog
+    from worldsat.sample import sample_world
+    cat = open_catalog(sample_world(show_progress=False) if catalog in (None, "sample") else catalog)
+    try: return list(cat.collections())
+    except NotImplementedError: return None
+
+def build_configs(a) -> dict:
+    """Output folder -> `BuildConfig` of a `worldsat build` command line: one config straight into --out (key None), or
+    with --preset one per product of the preset that the catalog has (key: its folder under --out). Every config is
+    checked before any is built; settings given explicitly (options, or the --config file) win over the preset's."""
+    from worldsat.data.dataset import BuildConfig
+    from worldsat.data.sampling import build_preset
+    d = _build_settings(a)
+    if a.preset is None: return {None: d if isinstance(d, BuildConfig) else BuildConfig.from_dict(d, source="build options", names=_BUILD_OPTIONS)}
+    p = build_preset(a.preset)
+    source = f"--preset {a.preset} with " + (f"build config {a.config!r}" if a.config else "the build options")
+    BuildConfig.from_dict({**p.configs()[next(iter(p.products))], **d}, source=source, names=_BUILD_OPTIONS)   # the settings, checked before any catalog is opened
+    cfgs = p.configs(_catalog_collections(d.get("catalog")), **d)
+    if a.max_aoi_cloud is not None:                       # the preset's cloud rule, at the limit given
+        for c in cfgs.values(): c["rules"] = [{**r, "max": a.max_aoi_cloud} if r["rule"] == "AOICloud" else r for r in c["rules"]]
+    return {k: BuildConfig.from_dict(c, source=f"{source} ({k})", names=_BUILD_OPTIONS) for k, c in cfgs.items()}
 
 def _cmd_build(a):
     from worldsat.data.dataset import build, read_index
     output_dir(a.out, what="--out")
     _check_number(a.workers, "--workers", 1, whole=True)
-    out = build(_build_config(a), a.out, scheduler=a.scheduler, n_workers=a.workers)
-    idx = read_index(out, geo=False)
-    counts = idx[idx.status == "written"].split.value_counts().to_dict()
-    print(f"{int((idx.status == 'written').sum())} samples written, {int((idx.status == 'skipped').sum())} skipped; splits {counts}")
-    print(f"dataset: {out}\ncard:    {Path(out)/'card.md'}")
+    cfgs = build_configs(a)
+    for name, cfg in cfgs.items():
+        out = build(cfg, Path(a.out)/name if name else a.out, scheduler=a.scheduler, n_workers=a.workers)
+        idx = read_index(out, geo=False)
+        counts = idx[idx.status == "written"].split.value_counts().to_dict()
+        say = f"{name} ({cfg.collection}): " if name else ""
+        print(f"{say}{int((idx.status == 'written').sum())} samples written, {int((idx.status == 'skipped').sum())} skipped; splits {counts}")
+        print(f"dataset: {out}\ncard:    {Path(out)/'card.md'}")
 
 def _cmd_validate(a):
     from worldsat.data.dataset import validate, read_index
@@ -412,9 +494,20 @@ def parser() -> argparse.ArgumentParser:
                          --classes wheat,maize,rapeseed,grassland --cell-size 32 --split-block-m 640 \\
                          --out data/crops
           worldsat build --config build.json --out data/big --scheduler tcp://10.0.0.5:8786   (an existing dask cluster)
-          worldsat validate data/beauce"""))
+          worldsat validate data/beauce
+          worldsat build --preset ssl4eo --aoi 1.605,48.222,1.635,48.238 --start 2024-01-01 --end 2024-12-31 --cell-size 48 \\
+                         --out data/ssl4eo-beauce    SSL4EO-S12's settings; the sample sites are 2.4 km wide, hence 48 px cells
+          worldsat validate data/ssl4eo-beauce/s2a
+
+        presets (--preset NAME): a published dataset's settings, which the options given (or a --config file) override:
+          ssl4eo   SSL4EO-S12: cells of 264 x 264 px at 10 m that never overlap, the clearest scene of each season
+                   (4 timestamps), no held-out split; one dataset per product the catalog has, under --out:
+                   s2c (sentinel-2-l1c, 13 bands), s2a (sentinel-2-l2a, 12 bands), s1 (sentinel-1-grd, VV and VH)"""))
     bd.add_argument("--out", required=True, help="dataset folder (an interrupted build there resumes)")
     bd.add_argument("--config", help="a JSON build config (see below); otherwise the options below")
+    bd.add_argument("--preset", help="start from a published dataset's settings, which the options given override: "
+                    "ssl4eo (SSL4EO-S12: 264 px at 10 m, non-overlapping cells, the clearest scene per season, one dataset per product "
+                    "under --out: s2c = Sentinel-2 L1C, s2a = L2A, s1 = Sentinel-1 GRD, each where the catalog has it)")
     bd.add_argument("--aoi", type=_aoi_arg, help="bbox minlon,minlat,maxlon,maxlat, or a GeoJSON/vector file")
     bd.add_argument("--start"); bd.add_argument("--end")
     bd.add_argument("--catalog", help="as for `worldsat scenes` (default: sample)")
@@ -443,6 +536,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--zoom", type=int, default=13, help="zoom level (default: 13; Satlas high-res: 17)")
     t.set_defaults(func=_cmd_tile)
     _sr_parser(sub)
+    _weights_parser(sub)
+    _pretrain_parser(sub)
+    _probe_parser(sub)
     return p
 
 _SR_EPILOG = """\
@@ -450,13 +546,16 @@ examples:
   worldsat sr train                              HighRes-net on the sample world (held-out site: pampas) -> sr-runs/highresnet
   worldsat sr train --model all --out sr-runs    both baselines, SRCNN, multi-frame SRCNN and HighRes-net, then their results table
   worldsat sr train --model srcnn --epochs 5 --loss l1 --out sr-runs/srcnn-l1
+  worldsat sr train --print-config               every setting as YAML: save it as run.yaml and edit it
+  worldsat sr train --config run.yaml --epochs 1 --hidden 8 --out sr-runs/from-yaml    the file's settings; options given win
   worldsat sr eval sr-runs                       the results table of every run in sr-runs, beside both baselines
   worldsat sr predict sr-runs/highresnet --site pampas --out pampas-sr
   worldsat sr predict sr-runs/highresnet --aoi -60.96,-34.56,-60.94,-34.54 --start 2024-01-01 --end 2024-02-28
   worldsat sr train --data worldstrat:/data/worldstrat --epochs 100 --device cuda
   worldsat sr train --data probav:/data/probav     (PROBA-V: NIR, 3x)
 
-A run folder holds config.json, normalization.json, best.pt, history.csv and checkpoints/last.pt. Running the same
+A run folder holds config.json, normalization.json, best.pt, history.csv (the log: one row per epoch), tensorboard/
+(the same log for `tensorboard --logdir RUN/tensorboard`) and checkpoints/last.pt. Running the same
 `sr train` command again on an unfinished run resumes it where it stopped (--restart starts over).
 Data: 'sample' (the embedded sample world: its 2.5 m images and Sentinel-2 revisits, built on first use with the
 dataset writer), a dataset folder built by `worldsat build` with a target, worldstrat:PATH (the WorldStrat download
@@ -475,8 +574,10 @@ def _sr_parser(sub):
     t = ssub.add_parser("train", help="train (or resume) a model", formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog=_SR_EPILOG, description="Train an SR model with fastai; checkpoints as it goes, resumes after a kill, "
                                                        "stops early when validation cPSNR stops improving.")
-    t.add_argument("--data", default="sample", help="sample | DATASET_FOLDER | worldstrat:PATH | probav:PATH (default: sample)")
-    t.add_argument("--model", default="highresnet", help="probav-bicubic, bicubic, srcnn, srcnn-mf, highresnet, or all (default: highresnet)")
+    t.add_argument("--config", metavar="FILE", help="a YAML run config (`--print-config` writes one with every setting); options given here override it")
+    t.add_argument("--print-config", action="store_true", help="print the full run config (YAML: the defaults, the --config file and the options given) and exit")
+    t.add_argument("--data", default=None, help="sample | DATASET_FOLDER | worldstrat:PATH | probav:PATH (default: sample)")
+    t.add_argument("--model", default=None, help="probav-bicubic, bicubic, srcnn, srcnn-mf, highresnet, or all (default: highresnet)")
     t.add_argument("--out", default=None, help="run folder (default: sr-runs/MODEL; with --model all: sr-runs)")
     t.add_argument("--epochs", type=int, default=None, help="epochs (default: 30)")
     t.add_argument("--hidden", type=int, default=None, help="HighRes-net feature channels (default: 32 on the comparison set; 64 = 'base')")
@@ -488,7 +589,7 @@ def _sr_parser(sub):
     t.add_argument("--checkpoint-every", type=int, default=None, help="optimizer steps between checkpoints (default: 50)")
     t.add_argument("--patience", type=int, default=None, help="early stopping: stop after N epochs without a better validation cPSNR (default: 0, off)")
     t.add_argument("--test-sites", default=None, help="sample world: held-out sites, comma-separated (default: pampas)")
-    t.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    t.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     t.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
     t.set_defaults(func=_cmd_sr_train)
@@ -518,6 +619,207 @@ def _sr_parser(sub):
     pr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     pr.set_defaults(func=_cmd_sr_predict)
 
+# ---- issue 11: published weights, pretraining, probes (their libraries are imported when a command runs)
+def _lib(module:str, command:str):
+    "The module a command needs; `DataUnavailable` naming it when this install lacks it."
+    import importlib
+    try: return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (module == e.name or module.startswith(e.name + ".")):
+            raise DataUnavailable(f"`worldsat {command}` needs {module}, which this install of worldsat does not have",
+                                  fix="install a worldsat release that includes it (pip install -U worldsat)") from None
+        raise
+
+def _settings_of(fn, skip=()) -> dict:
+    "The keyword parameters of `fn` with their defaults (None where there is none), in order."
+    import inspect
+    return {n: (None if p.default is inspect.Parameter.empty else p.default) for n, p in inspect.signature(fn).parameters.items()
+            if n not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+def _run_settings(a, fn, command:str, flags:dict) -> tuple:
+    "(settings, chosen) of a training command: `fn`'s defaults < the --config file < the options given (`flags`, None: not given)."
+    base = _settings_of(fn)
+    file = read_run_config(a.config, list(base), command) if a.config is not None else {}
+    chosen = {**file, **{k: v for k, v in flags.items() if v is not None}}
+    return {**base, **chosen}, chosen
+
+def _cmd_weights_list(a):
+    w = _lib("worldsat.models.weights", "weights list")
+    t = w.weights_table(a.source)
+    if not len(t): raise UnknownName(f"no weights from source {a.source!r}", fix=f"use one of {sorted(set(w.weights_table().source))}")
+    t["cached"] = ["yes" if w.weights_path(n).exists() else "-" for n in t.name]
+    t["how"] = ["by hand" if m else "auto" for m in t.manual]
+    with pd.option_context("display.width", 250, "display.max_colwidth", 60, "display.max_rows", 1000):
+        print(t[["name", "arch", "n_bands", "recipe", "how", "cached"]].to_string(index=False))
+    print(f"{len(t)} weights; `worldsat weights show NAME` for one, `worldsat weights download NAME` to fetch it")
+
+def _cmd_weights_show(a):
+    w = _lib("worldsat.models.weights", "weights show")
+    e = w.weights(a.name)
+    for k, v in e.to_dict().items():
+        if v not in (None, "", False) or k in ("multi_image", "manual"): print(f"{k + ':':<12} {' '.join(v) if k == 'bands' else v}")
+    p = w.weights_path(e)
+    print(f"{'file:':<12} {p} ({'cached' if p.exists() else 'not downloaded yet: worldsat weights download ' + e.name})")
+
+def _cmd_weights_download(a):
+    w = _lib("worldsat.models.weights", "weights download")
+    entries = [w.weights(n) for n in a.names]          # every name checked before anything is fetched
+    for e in entries: print(f"{e.name}: {w.download_weights(e, force=a.force)}")
+
+_SSL_RUN = ("out", "device")   # run options a pretraining config file may hold besides SSLConfig's settings
+
+def _pretrain_settings(a) -> dict:
+    "The pretraining settings: SSLConfig's defaults < the --config file < the options given."
+    import dataclasses
+    ssl = _lib("worldsat.pretrain.ssl", "pretrain")
+    base = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory()) for f in dataclasses.fields(ssl.SSLConfig)}
+    file = read_run_config(a.config, [*base, *_SSL_RUN], "pretrain") if a.config is not None else {}
+    flags = {"data": a.data, "method": a.method, "arch": a.arch, "epochs": a.epochs, "batch_size": a.batch_size, "lr": a.lr,
+             "seed": a.seed, "out": a.out, "device": a.device}
+    return {**base, "out": None, "device": None, **file, **{k: v for k, v in flags.items() if v is not None}}
+
+def _cmd_pretrain(a):
+    d = _pretrain_settings(a)
+    if a.print_config: print_config(d, "pretrain"); return
+    ssl = _lib("worldsat.pretrain.ssl", "pretrain")
+    run = {k: d.pop(k) for k in _SSL_RUN}
+    if not d["data"]: raise InvalidInput("worldsat pretrain needs DATA (or data: in the --config file)",
+                                         fix="name a dataset built with several timestamps per location, e.g. data/ssl4eo-beauce/s2a")
+    if not run["out"]: raise InvalidInput("worldsat pretrain needs --out RUN (or out: in the --config file)", fix="e.g. --out runs/moco")
+    cfg = ssl.SSLConfig.from_dict(d)                                # every setting checked before anything is written
+    out = output_dir(run["out"], what="--out")
+    r = ssl.pretrain(cfg.data, out=out, method=cfg.method, arch=cfg.arch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                     lr=cfg.lr, seed=cfg.seed, restart=a.restart, device=run["device"], config=cfg)
+    hist = Path(r)/"history.csv"
+    if hist.is_file():
+        h = pd.read_csv(hist)
+        if len(h) and "train_loss" in h:
+            print(f"{cfg.method} {cfg.arch}: {len(h)} epochs, mean training loss {h['train_loss'].iloc[0]:.4f} -> {h['train_loss'].iloc[-1]:.4f}")
+    print(f"run:     {r}\nencoder: {Path(r)/'encoder.pt'}\nlog:     {hist} (and tensorboard --logdir {Path(r)/'tensorboard'})")
+
+_WEIGHTS_EPILOG = """\
+examples:
+  worldsat weights list                                   every entry: name, architecture, bands, recipe, cached or not
+  worldsat weights list --source ssl4eo-s12               one publisher's (ssl4eo-s12, satlaspretrain, torchgeo)
+  worldsat weights show ssl4eo/moco-resnet50-s2l1c        one entry: URL, bands in order, normalization, key layout, licence
+  worldsat weights download ssl4eo/moco-resnet18-s2l1c    fetch it into the cache (sha256 checked; resumes)
+
+Files go to WORLDSAT_HOME/weights (default ~/.cache/worldsat/weights). Offline (WORLDSAT_OFFLINE=1, or no network), or for
+entries published as web pages, the error says which file to put where by hand."""
+
+_PRETRAIN_EPILOG = """\
+examples:
+  worldsat pretrain data/ssl4eo-beauce/s2a --method moco --arch resnet18 --epochs 1 --batch-size 4 --out runs/moco
+  worldsat pretrain --method dino --print-config          every setting as YAML: save it as pretrain.yaml and edit it
+  worldsat pretrain ssl4eo:/data/ssl4eo-s12:s2c --config pretrain.yaml --method mae --arch vit_small_patch16_224 \\
+                    --epochs 100 --batch-size 256 --device cuda --out runs/mae    SSL4EO-S12's own download, on a GPU
+
+DATA: a worldsat dataset with several timestamps per location (`worldsat build --preset ssl4eo`), or an SSL4EO-S12
+folder as ssl4eo:ROOT[:MODALITY] (s2c, s2a or s1). The two views of a location come from two of its seasons.
+A run folder holds config.json, history.csv (one row per epoch), tensorboard/ (per step), checkpoints/last.pt and, at
+the end, encoder.pt (a worldsat checkpoint: weights, bands, normalization, provenance). Running the same command again
+on an unfinished run resumes it (--restart starts over)."""
+
+def _weights_parser(sub):
+    w = sub.add_parser("weights", help="published pretrained weights: list, show, download",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_WEIGHTS_EPILOG,
+                       description="The registry of published weights (SSL4EO-S12, SatlasPretrain, torchgeo): each entry knows its URL, "
+                                   "architecture, bands in order, normalization recipe and key layout.")
+    wsub = w.add_subparsers(dest="weights_command", metavar="WEIGHTS_COMMAND")
+    w.set_defaults(func=lambda a: w.print_help())
+    l = wsub.add_parser("list", help="the registry as a table", description="List the registry's weights.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_WEIGHTS_EPILOG)
+    l.add_argument("--source", default=None, help="only one publisher's: ssl4eo-s12, satlaspretrain or torchgeo")
+    l.set_defaults(func=_cmd_weights_list)
+    s = wsub.add_parser("show", help="one entry in full", description="Show one registry entry and where its file is cached.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_WEIGHTS_EPILOG)
+    s.add_argument("name", help="a registry name (see `worldsat weights list`)")
+    s.set_defaults(func=_cmd_weights_show)
+    d = wsub.add_parser("download", help="fetch weights into the cache", description="Download weights into the worldsat cache "
+                        "(atomic, resumed after an interruption, sha256 checked); a cached file is not fetched again.",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_WEIGHTS_EPILOG)
+    d.add_argument("names", nargs="+", metavar="NAME", help="registry names")
+    d.add_argument("--force", action="store_true", help="download again even if the file is cached")
+    d.set_defaults(func=_cmd_weights_download)
+
+def _pretrain_parser(sub):
+    p = sub.add_parser("pretrain", help="self-supervised pretraining (MoCo, DINO, MAE) on seasonal views",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_PRETRAIN_EPILOG,
+                       description="Pretrain an encoder as SSL4EO-S12 does: two views of a location from two different seasons, "
+                                   "multispectral augmentations, and MoCo (v2; moco-v3 too), DINO or MAE; checkpoints as it goes and "
+                                   "resumes after a kill.")
+    p.add_argument("data", nargs="?", default=None, help="a worldsat dataset folder, or ssl4eo:ROOT[:MODALITY]")
+    p.add_argument("--config", metavar="FILE", help="a YAML run config (`--print-config` writes one with every setting); options given here override it")
+    p.add_argument("--print-config", action="store_true", help="print the full run config (YAML) and exit")
+    p.add_argument("--method", default=None, help="moco, moco-v3, dino or mae (default: moco)")
+    p.add_argument("--arch", default=None, help="encoder: resnet18, resnet50, vit_small_patch16_224, ... (default: resnet18)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 100)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 64)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the method's base rate x batch size / 256)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
+    p.add_argument("--out", default=None, help="the run folder")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
+    p.set_defaults(func=_cmd_pretrain)
+
+_PROBE_EPILOG = """\
+examples:
+  worldsat probe runs/moco --on data/crops --size 16 --out probe-moco    kNN and linear probes of 16 px patches, beside random init
+  worldsat probe runs/moco --on data/crops --methods knn,linear,finetune --size 16 --seed 1
+  worldsat probe runs/moco --on /data/BigEarthNet-v2 --methods linear --device cuda    BigEarthNet-v2 (its 12 L2A bands)
+
+RUN: a pretraining run folder (its encoder.pt), or a worldsat checkpoint file. DATA: a worldsat dataset with labels
+(each sample, or each --size patch of it, labelled by its majority class), a BigEarthNet-v2 root (multi-label) or an
+eo-learn EOPatch folder. The encoder's bands must be the data's (an L2A encoder on L2A data, in the same order).
+The probes fit on the train split and are scored on the held-out ones (val and test): accuracy, balanced accuracy and
+macro-F1 (mAP and F1 for multi-label data), always beside the same architecture at random init."""
+
+def _encoder(src:str):
+    "The encoder of a run folder or a checkpoint file (`DataUnavailable` naming `src` when it is neither)."
+    p = Path(src)
+    if p.is_dir(): return _lib("worldsat.pretrain.ssl", "probe").encoder_from_run(p)
+    if p.is_file(): return _lib("worldsat.models.weights", "probe").load_checkpoint(p)[0]
+    raise DataUnavailable(f"RUN {src!r} is neither a pretraining run folder nor a checkpoint file",
+                          fix="pass the --out folder of `worldsat pretrain`, or a .pt file written by worldsat")
+
+def _markdown(tab:pd.DataFrame) -> str:
+    "A table as Markdown (numbers with 3 decimals)."
+    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
+    rows = [list(tab.columns), ["---"] * len(tab.columns)] + [[cell(v) for v in r] for r in tab.itertuples(index=False)]
+    return "".join("| " + " | ".join(r) + " |\n" for r in rows)
+
+def _cmd_probe(a):
+    pb = _lib("worldsat.pretrain.probe", "probe")
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in pb.PROBE_METHODS]
+    if bad or not methods: raise UnknownName(f"--methods {a.methods!r}: {bad[0] if bad else 'none'} is not a probe", fix=f"use some of {', '.join(pb.PROBE_METHODS)}, comma-separated")
+    if a.size is not None: _check_number(a.size, "--size", 1, whole=True)
+    if a.out is not None: output_dir(a.out, what="--out")
+    enc = _encoder(a.run)
+    data = pb.labelled_data(a.on, size=a.size)
+    tab = pb.probe(enc, data, split=("train", ["val", "test"]), methods=methods, seed=a.seed, name=Path(a.run).name, device=a.device)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if a.out is not None:
+        out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out/"probe.csv") as tmp: tab.to_csv(tmp, index=False)
+        with atomic_path(out/"probe.md") as tmp: tmp.write_text(_markdown(tab))
+        print(f"written: {out/'probe.csv'}, {out/'probe.md'}")
+
+def _probe_parser(sub):
+    p = sub.add_parser("probe", help="evaluate an encoder: kNN, linear probe, fine-tuning, beside random init",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_PROBE_EPILOG,
+                       description="Score a pretrained encoder on labelled data with frozen-feature probes (kNN as DINO: cosine, k = 20, "
+                                   "temperature-weighted; a linear classifier) and fine-tuning, each beside the same architecture at random init.")
+    p.add_argument("run", help="a pretraining run folder or a worldsat checkpoint file")
+    p.add_argument("--on", required=True, metavar="DATA", help="labelled data: a worldsat dataset with labels, a BigEarthNet-v2 root or an EOPatch folder")
+    p.add_argument("--methods", default="knn,linear", help="some of knn, linear, finetune, comma-separated (default: knn,linear)")
+    p.add_argument("--size", type=int, default=None, help="patch side in pixels (default: whole samples; 120 px for BigEarthNet-v2, 16 px for an EOPatch)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-init weights and of every probe (default: 0)")
+    p.add_argument("--out", default=None, help="also write probe.csv and probe.md to this folder")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.set_defaults(func=_cmd_probe)
+
 def argv_for_parser(argv) -> list:
     "`argv` with a bbox west of Greenwich, which starts with '-', joined to its --aoi, so argparse does not take it for an option."
     args, rest = [], list(argv)
@@ -533,7 +835,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv_for_parser(sys.argv[1:] if argv is None else argv))
     if not getattr(a, "func", None):
         p.print_help(); return 0
-    cmd = " ".join(c for c in (a.command, getattr(a, "sr_command", None)) if c)
+    cmd = " ".join(c for c in (a.command, getattr(a, "sr_command", None), getattr(a, "weights_command", None)) if c)
     try: a.func(a)
     except WorldsatError as e:   # bad input, damaged files, failing services: one line naming the input, and the fix
         print(f"worldsat {cmd}: error: {type(e).__name__}: {e}", file=sys.stderr)

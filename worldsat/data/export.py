@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import geopandas as gpd
-import rasterio
+import rasterio, rasterio.warp
 import xarray as xr
 from PIL import Image
 
@@ -23,7 +23,8 @@ from .dataset import (BuildConfig, consolidate_samples, dataset_dir, file_checks
                                     read_entry, read_index, verify_sample, write_stac)
 
 # %% auto #0
-__all__ = ['SATLAS_TCI', 'SATLAS_S2_BANDS', 'export_geotiff', 'band_percentiles', 'export_8bit', 'export_satlas']
+__all__ = ['SATLAS_TCI', 'SATLAS_S2_BANDS', 'SSL4EO_PRODUCTS', 'export_geotiff', 'band_percentiles', 'export_8bit',
+           'export_satlas', 'ssl4eo_band', 'export_ssl4eo']
 
 # %% ../../nbs/19_data.export.ipynb #1fe76e4d
 def _dataset(dataset) -> tuple:
@@ -321,4 +322,123 @@ def export_satlas(dataset, # a dataset folder built with grid="mercator"
     if unassigned:
         warnings.warn(f"{len(unassigned)} of {len(tiles)} zoom-13 tiles hold samples of several splits (or only buffer samples) "
                       "and are listed in metadata/unassigned_lowres.json, in no split; larger split blocks leave fewer")
+    return out
+
+# %% ../../nbs/19_data.export.ipynb #b7df53aa
+SSL4EO_PRODUCTS = {"s2c": ("sentinel-2", "L1C"), "s2a": ("sentinel-2", "L2A"), "s1": ("sentinel-1", None)}
+
+def ssl4eo_band(name:str) -> str:
+    "SSL4EO-S12's file name (without .tif) of a worldsat band: 'B04' -> 'B4', 'B8A' -> 'B8A', 'VV' -> 'VV'."
+    m = re.fullmatch(r"B0*(\d+)(A?)", name)
+    return f"B{int(m[1])}{m[2]}" if m else name
+
+def _product(d:Path, cfg:BuildConfig) -> str:
+    "The SSL4EO-S12 product folder (s2c, s2a, s1) of a dataset, from its collection (and recipe)."
+    c, norm = cfg.collection.lower(), cfg.normalization
+    if c.startswith(("sentinel-1", "s1")): return "s1"
+    if c.startswith(("sentinel-2", "s2")):
+        if "l1c" in c or ("l2a" not in c and norm == "ssl4eo-s2-l1c"): return "s2c"
+        if "l2a" in c or norm == "ssl4eo-s2-l2a": return "s2a"
+    raise InvalidInput(f"dataset {d} holds {cfg.collection!r}, which is none of SSL4EO-S12's products "
+                       "(Sentinel-2 L1C, Sentinel-2 L2A, Sentinel-1 GRD)", fix="export datasets built from those collections")
+
+def _inputs(datasets) -> dict:
+    "product -> (folder, BuildConfig) of the datasets to export: a folder, a folder of dataset folders, or a list of folders."
+    if isinstance(datasets, (str, Path)):
+        d = Path(datasets)
+        if d.is_dir() and not (d/"config.json").exists():
+            subs = sorted(p for p in d.iterdir() if (p/"config.json").is_file())
+            if not subs: raise InvalidInput(f"{d} is neither a worldsat dataset nor a folder of datasets (no config.json in it or its folders)",
+                                            fix="pass a folder written by `worldsat build` (with --preset ssl4eo: the --out folder)")
+            datasets = subs
+        else: datasets = [d]
+    found = {}
+    for x in datasets:
+        d, cfg = _dataset(x)
+        p = _product(d, cfg)
+        if p in found: raise InvalidInput(f"datasets {found[p][0]} and {d} are both {p}", fix="export one dataset per product")
+        found[p] = (d, cfg)
+    return found
+
+def _stamp(product:str, t, item:str) -> str:
+    "The timestamp folder of a scene, named as Earth Engine names it (the date first for Sentinel-2, after 16 characters for Sentinel-1)."
+    ts = pd.Timestamp(t).strftime("%Y%m%dT%H%M%S")
+    if product == "s1":
+        sat = re.match(r"(S1[A-D])_", item)
+        return f"{sat[1] if sat else 'S1A'}_IW_GRDH_1SDV_{ts}_{ts}"
+    tile = re.search(r"(?:^|_)T?(\d{2}[A-Z]{3})(?:_|$)", item)
+    return f"{ts}_{ts}_T{tile[1]}" if tile else f"{ts}_{ts}_{re.sub(r'[^A-Za-z0-9]+', '', item)[:32] or 'scene'}"
+
+def _native_factor(band:str, res:float) -> int:
+    "How many grid pixels of `res` metres one pixel of the band's own resolution spans (1 for 10 m bands and non-Sentinel-2 bands)."
+    from worldsat.core import sensor
+    own = {b.name: b.resolution_m for b in sensor("sentinel-2-l1c").bands}.get(band)
+    return max(1, int(round(own / res))) if own else 1
+
+def _block_mean(a:np.ndarray, f:int, nodata) -> np.ndarray:
+    "Mean of each f x f block over the pixels with data (`nodata`: 0 for ints, NaN for floats); nodata where a block has none."
+    h, w = a.shape
+    x = a.astype(np.float64).reshape(h // f, f, w // f, f)
+    ok = ~np.isnan(x) if nodata is None else x != nodata
+    n = ok.sum((1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"): m = np.where(ok, x, 0).sum((1, 3)) / n
+    return np.where(n > 0, np.rint(m) if a.dtype.kind in "iu" else m, np.nan if nodata is None else nodata).astype(a.dtype)
+
+def _ssl4eo_values(ds:xr.Dataset, product:str) -> tuple:
+    "(time, band, y, x) values as SSL4EO-S12 stores them, and the nodata: uint16 reflectance x 10000 (0), or float32 dB (NaN)."
+    if product == "s1": return _physical(ds).astype(np.float32), None
+    r = _reflectance_1e4(ds)
+    return np.where(r < 0, 0, np.minimum(r, 65535)).astype(np.uint16), 0
+
+def _write_band(path:Path, a:np.ndarray, crs, transform, nodata):
+    "One single-band GeoTIFF (inside the export's temporary folder)."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=a.shape[1], height=a.shape[0], count=1, dtype=a.dtype.name, crs=crs,
+                       transform=transform, nodata=np.nan if nodata is None else nodata, compress="DEFLATE") as dst:
+        dst.write(a, 1)
+
+def export_ssl4eo(datasets, # a dataset folder, a list of them, or a folder of them (as `worldsat build --preset ssl4eo` writes)
+                  out, # the SSL4EO-S12 root to write (s2c/, s2a/, s1/ and locations.csv)
+                  native:bool=True, # 20 m and 60 m Sentinel-2 bands at their own resolution, as SSL4EO-S12's files; False: all on the 10 m grid
+                  overwrite:bool=False, # replace `out` if it exists and is not empty
+                  show_progress:bool=True) -> Path:
+    "Write worldsat datasets as SSL4EO-S12's folders: `PRODUCT/<location>/<timestamp>/<band>.tif`, one location per cell."
+    if not isinstance(native, bool): raise InvalidInput(f"native {native!r} is not True or False", fix="pass native=True or native=False")
+    found = _inputs(datasets)
+    out = output_dir(out, what="out")
+    if any(out.resolve() == d.resolve() or d.resolve() in out.resolve().parents for d, _ in found.values()):
+        raise InvalidInput(f"out {str(out)!r} lies in a dataset it would export", fix="pass a folder outside the datasets")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InvalidInput(f"{out} exists and is not empty", fix="pass overwrite=True to replace it, or another folder")
+    written = {p: _written(d) for p, (d, _) in found.items()}
+    for p, (d, cfg) in found.items():
+        if native and p != "s1" and len(written[p]):
+            bands = cfg.bands or [str(b) for b in _raw(d, written[p].sample_id.iloc[0]).band.values]
+            bad = {b: f for b in bands for f in [_native_factor(b, cfg.resolution)] if cfg.cell_size % f}
+            if bad: raise InvalidInput(f"{p} cells of {cfg.cell_size} px cannot hold whole pixels of bands {sorted(bad)} at their own "
+                                       f"resolution ({sorted(set(bad.values()))} grid pixels each)",
+                                       fix="pass native=False (every band on the 10 m grid), or build with a cell size divisible by 6 (e.g. 264)")
+    ids = sorted(set().union(*[set(w.sample_id) for w in written.values()]))
+    loc = {sid: f"{i:07d}" for i, sid in enumerate(ids)}
+    rows = {}
+    with atomic_path(out, is_dir=True) as tmp:
+        for p, (d, cfg) in found.items():
+            w = written[p]
+            for sid, split in progress(list(zip(w.sample_id, w.split)), desc=f"{p}: {len(w)} locations", disable=not show_progress or None):
+                ds = _raw(d, sid)
+                vals, nodata = _ssl4eo_values(ds, p)
+                crs, tr = ds.attrs["crs"], rasterio.Affine(*ds.attrs["transform"][:6])
+                bands, items = [str(b) for b in ds.band.values], [str(i).split(",")[0] for i in ds.item_id.values]
+                for t in range(vals.shape[0]):
+                    folder = tmp/p/loc[sid]/_stamp(p, ds.time.values[t], items[t])
+                    if folder.exists(): raise InvalidInput(f"sample {sid} of {d} has two scenes named {folder.name}", fix="rebuild it")
+                    for i, b in enumerate(bands):
+                        f = _native_factor(b, cfg.resolution) if native and p != "s1" else 1
+                        a = vals[t, i] if f == 1 else _block_mean(vals[t, i], f, nodata)
+                        _write_band(folder/f"{ssl4eo_band(b)}.tif", a, crs, tr * rasterio.Affine.scale(f), nodata)
+                if sid not in rows:
+                    x0, y0 = tr @ (ds.sizes["x"] / 2, ds.sizes["y"] / 2)
+                    lon, lat = rasterio.warp.transform(crs, "EPSG:4326", [x0], [y0])
+                    rows[sid] = {"location": loc[sid], "sample_id": sid, "split": str(split), "crs": str(crs), "lon": lon[0], "lat": lat[0]}
+        pd.DataFrame([rows[s] for s in ids]).to_csv(tmp/"locations.csv", index=False, float_format="%.6f")
     return out

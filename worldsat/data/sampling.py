@@ -6,8 +6,10 @@ Docs: https://worldsat.github.io/worldsat/data.sampling.html.md"""
 
 # %% ../../nbs/16_data.sampling.ipynb #b011c410
 from __future__ import annotations
-import logging, math, warnings
+import copy, logging, math, re, warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +28,9 @@ from ..geo import (AOI, Cell, WGS84, aoi as to_aoi, mercator_tiles, utm_cells, u
 _log = logging.getLogger("worldsat.data.sampling")   # by name: the same logger when this runs as a notebook
 
 # %% auto #0
-__all__ = ['DEFAULT_FRACTIONS', 'samples_frame', 'cells_of', 'grid_samples', 'mercator_samples', 'random_samples',
+__all__ = ['DEFAULT_FRACTIONS', 'PRESETS', 'samples_frame', 'cells_of', 'grid_samples', 'mercator_samples', 'random_samples',
            'raster_fractions', 'vector_fractions', 'stratified_samples', 'allocation_table', 'spatial_block_split',
-           'check_splits']
+           'check_splits', 'BuildPreset', 'build_preset']
 
 # %% ../../nbs/16_data.sampling.ipynb #41260c2a
 def _crs_str(crs:pyproj.CRS) -> str:
@@ -630,3 +632,59 @@ def check_splits(samples:gpd.GeoDataFrame, # a samples table with a split column
         out = out.join(hist.reindex(names, fill_value=0))
     out.index.name = split_col
     return out
+
+# %% ../../nbs/16_data.sampling.ipynb #9fff1e02
+@dataclass(frozen=True)
+class BuildPreset:
+    "A named set of build settings: those shared by every product, and per product (its output folder) the rest."
+    name:str
+    description:str
+    reference:str
+    settings:dict # build settings shared by the products (BuildConfig keys)
+    products:dict # output folder -> the product's own settings (collection, bands, rules, normalization)
+
+    def configs(self,
+                collections:Sequence[str]|None=None, # the collections the catalog has (None: assume all)
+                **overrides, # build settings chosen explicitly: they win over the preset's
+               ) -> dict:
+        "Output folder -> build settings (a plain dict, for `BuildConfig.from_dict`), for each product the catalog has."
+        over = {k: v for k, v in overrides.items() if v is not None}
+        prods = {k: copy.deepcopy(p) for k, p in self.products.items()}
+        if "collection" in over:   # one collection chosen: that product alone (its own settings, if the preset has them)
+            col = over["collection"]
+            name = next((k for k, p in prods.items() if p["collection"] == col), None)
+            prods = {name: prods[name]} if name else {_folder_name(col): {"collection": col}}
+        if collections is not None:
+            have = set(collections)
+            prods = {k: p for k, p in prods.items() if p["collection"] in have}
+            if "collection" in over and not prods:
+                raise UnknownName(f"the catalog has no collection {over['collection']!r}", fix=f"use one of {sorted(have)}")
+            if not prods:
+                want = sorted({p["collection"] for p in self.products.values()})
+                raise InvalidInput(f"the catalog has none of preset {self.name!r}'s collections {want} (it has {sorted(have)})",
+                                   fix="use a catalog with them (e.g. --catalog earth-search), or name one it has with --collection")
+        return {k: {**copy.deepcopy(self.settings), **p, **copy.deepcopy(over)} for k, p in prods.items()}
+
+def _folder_name(collection:str) -> str:
+    "A folder name for a collection id: its characters that are safe in a path."
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(collection)).strip(".") or "product"
+
+_S2_RULES = [{"rule": "Coverage", "min": 99}, {"rule": "AOICloud", "max": 10}, {"rule": "PerSeason", "n": 1}]
+PRESETS = {
+    "ssl4eo": BuildPreset(
+        "ssl4eo", "SSL4EO-S12: non-overlapping 264 x 264 px locations at 10 m, the clearest scene of each season, "
+                  "Sentinel-2 L1C and L2A and Sentinel-1 GRD", "Wang et al. 2022, arXiv:2211.07044",
+        settings={"cell_size": 264, "resolution": 10.0, "grid": "utm", "split": {"train": 1.0}},
+        products={"s2c": {"collection": "sentinel-2-l1c", "normalization": "ssl4eo-s2-l1c", "rules": _S2_RULES,
+                          "bands": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]},
+                  "s2a": {"collection": "sentinel-2-l2a", "normalization": "ssl4eo-s2-l2a", "rules": _S2_RULES,
+                          "bands": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]},
+                  "s1": {"collection": "sentinel-1-grd", "bands": ["VV", "VH"],
+                         "rules": [{"rule": "Coverage", "min": 99}, {"rule": "PerSeason", "n": 1}]}}),
+}
+
+def build_preset(name:str) -> BuildPreset:
+    "The preset called `name`; `UnknownName` listing the presets otherwise."
+    if not isinstance(name, str) or name not in PRESETS:
+        raise UnknownName(f"unknown build preset {name!r}", fix=f"use one of {sorted(PRESETS)}")
+    return PRESETS[name]
