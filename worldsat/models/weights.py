@@ -31,10 +31,10 @@ _TG = "torchgeo weight metadata (torchgeo.models)"
 def _chs(names, divisor, **kw): return tuple(Channel(n, n, divisor, **kw) for n in names)
 
 WEIGHT_RECIPES = {r.name: r for r in [
-    Normalization("ssl4eo-s2-l1c-uint8", _chs(_S2_L1C, 10000, quantize=255),
+    Normalization("ssl4eo-s2-l1c-uint8", _chs(_S2_L1C, 10000, quantize=255, rounding="floor"),
                   "SSL4EO-S12 as trained: 13 L1C bands, uint8(DN / 10000 * 255) / 255",
                   "zhu-xlab/SSL4EO-S12 src/benchmark/pretrain_ssl/datasets/SSL4EO/ssl4eo_dataset.py"),
-    Normalization("ssl4eo-s2-rgb-uint8", _chs(["B04", "B03", "B02"], 10000, quantize=255),
+    Normalization("ssl4eo-s2-rgb-uint8", _chs(["B04", "B03", "B02"], 10000, quantize=255, rounding="floor"),
                   "SSL4EO-S12 RGB models: B04, B03, B02 as uint8(DN / 10000 * 255) / 255", "zhu-xlab/SSL4EO-S12"),
     Normalization("ssl4eo-s1-db", (Channel("VV", "VV", 5.26, 12.59, None), Channel("VH", "VH", 5.91, 20.26, None)),
                   "SSL4EO-S12 Sentinel-1 models: backscatter in dB, standardized ((dB - mean) / std)", _TG),
@@ -518,17 +518,18 @@ def download(url:str, # http(s) URL of the file
              timeout:float=60.0, # seconds without data before a try fails
              backoff:float=0.5, # first wait between tries (doubles)
              chunk:int=1 << 20,
-             what:str|None=None) -> Path: # what is downloaded, for messages
+             what:str|None=None, # what is downloaded, for messages
+             force:bool=False) -> Path: # download again over an existing file (replaced only once the new one is complete and checked)
     "Download `url` to `dest` atomically and resumably; check its sha256; record it in `<dest>.sha256`."
     dest = Path(dest)
     what = what or f"file {dest.name!r}"
-    if dest.exists(): return dest
+    if dest.exists() and not force: return dest
     by_hand = f"download {url} by hand and save it as {dest}"
     if _offline():
         raise DataUnavailable(f"{what} is not in the cache ({dest}) and WORLDSAT_OFFLINE is set", fix=by_hand)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _lock(dest.parent):                              # one download at a time per folder, also across processes
-        if dest.exists(): return dest                     # another process finished it while this one waited
+        if dest.exists() and not force: return dest       # another process finished it while this one waited
         return _download(url, dest, sha256, sha256_prefix, retries, timeout, backoff, chunk, what, by_hand)
 
 @contextlib.contextmanager
@@ -587,13 +588,12 @@ def download_weights(name, # a registry name or WeightsEntry
     e = weights(name)
     dest = weights_path(e)
     if dest.exists() and not force: return dest
-    if force and dest.exists(): dest.unlink()
     if e.manual:
         raise DataUnavailable(f"weights {e.name!r} must be downloaded by hand ({e.notes or e.url})",
                               fix=f"open {e.url} in a browser, download the file and save it as {dest}")
     side = dest.with_name(dest.name + ".sha256")   # the digest recorded by an earlier download, if the entry has none
     known = e.sha256 or (side.read_text().split()[0] if side.exists() else None)
-    return download(e.url, dest, sha256=known, sha256_prefix=e.sha256_prefix, what=f"weights {e.name!r}", **kw)
+    return download(e.url, dest, sha256=known, sha256_prefix=e.sha256_prefix, what=f"weights {e.name!r}", force=force, **kw)
 
 # %% ../../nbs/31_models.weights.ipynb #3646efc2
 def _layout_of(obj, file, layout, what) -> str:
@@ -625,7 +625,8 @@ def load_published(name_or_path, # a registry name (see `WEIGHTS`), a WeightsEnt
             file = weights_path(entry)
             if not file.exists():
                 raise DataUnavailable(f"weights {entry.name!r} are not in the cache ({file})",
-                                      fix=f"run `worldsat weights download {entry.name}` or save {entry.url} as {file}")
+                                      fix=(f"open {entry.url} in a browser, download the file and save it as {file}" if entry.manual else
+                                           f"run `worldsat weights download {entry.name}` or save {entry.url} as {file}"))
         arch, src, rec_name, multi = arch or entry.arch, list(entry.bands), entry.recipe, entry.multi_image
         what = f"weights {entry.name!r}"
     else:
