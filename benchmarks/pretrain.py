@@ -22,7 +22,7 @@ not gate.
 
     python benchmarks/pretrain.py                          # CPU, ResNet-18 (MAE: ViT-S/16), 32 px, batch 8
     python benchmarks/pretrain.py --device cuda --size 64 --bs 64 --data PATH   # on a GPU, a bigger dataset
-    python benchmarks/pretrain.py --methods moco,mae --steps 20
+    python benchmarks/pretrain.py --methods moco,mae --epochs 4 --workers 1
 
 Data: `--data` (a worldsat dataset folder with several dates per location); by default a dataset of the sample world
 (beauce, 32 px cells, 4 dates each: 36 locations) is built into a temporary folder first (about 20 s).
