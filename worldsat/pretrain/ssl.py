@@ -31,6 +31,21 @@ __all__ = ['METHODS', 'BASE_LR', 'SeasonalPairs', 'pairs_collate', 'Multispectra
            'SSLReport', 'pretrain']
 
 # %% ../../nbs/32_pretrain.ssl.ipynb #8358ad1b
+def _shard() -> tuple:
+    "`(rank, processes)` of this process when it trains under torch.distributed, `(0, 1)` otherwise."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def _global_batch(x:torch.Tensor) -> tuple:
+    "Under torch.distributed: the whole batch of all processes (each holds its slice, in rank order) and this process's slice of it."
+    r, n = _shard()
+    if n == 1: return x, slice(None)
+    import torch.distributed as dist
+    parts = [torch.empty_like(x) for _ in range(n)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts), slice(r * len(x), (r + 1) * len(x))
+
 def _data_name(ds) -> str:
     return str(getattr(ds, "root", None) or type(ds).__name__)
 
@@ -153,6 +168,7 @@ class MultispectralAugment(nn.Module):
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         if x.ndim != 4: raise InvalidInput(f"augmentation input of shape {tuple(x.shape)} is not a batch (B, C, H, W)", fix="pass a 4-d tensor")
+        x, mine = _global_batch(x)        # with several processes: draw for the whole batch, keep this process's part
         B, C = x.shape[:2]
         seed = self.seed * 1_000_003 + int(self.calls)
         self.calls += 1
@@ -176,7 +192,7 @@ class MultispectralAugment(nn.Module):
                 keep = torch.randint(0, C, (B,)).to(x.device)
                 drop[torch.arange(B, device=x.device), keep] &= ~drop.all(1)
                 x = x * (~drop)[:, :, None, None]
-        return x
+        return x[mine]
 
     def extra_repr(self):
         return (f"size={self.size}, scale={self.scale}, flip={self.flip}, rot90={self.rot90}, brightness={self.brightness}, "
@@ -341,7 +357,9 @@ class MAE(SSLMethod):
         from lightly.models import utils as U
         x = self.augment(views[:, 0])
         B, seq = x.shape[0], self.masked.sequence_length
-        idx_keep, idx_mask = U.random_token_mask((B, seq), mask_ratio=self.mask_ratio)     # drawn on the CPU: repeatable, resumable
+        r, n = _shard()                   # with several processes: masks drawn for the whole batch, this process's rows kept
+        idx_keep, idx_mask = U.random_token_mask((B * n, seq), mask_ratio=self.mask_ratio)     # drawn on the CPU: repeatable, resumable
+        idx_keep, idx_mask = idx_keep[r * B:(r + 1) * B], idx_mask[r * B:(r + 1) * B]
         idx_keep, idx_mask = idx_keep.to(x.device), idx_mask.to(x.device)
         enc = self.masked.encode(x, idx_keep=idx_keep)
         tokens = U.repeat_token(self.decoder.mask_token, (B, seq))
@@ -498,15 +516,46 @@ class SSLState(TrainState):
         self.history.append(row)
         self.loss_sum, self.loss_n, self.skip = 0.0, 0, 0
         self.save(self.true_epoch + 1, 0)
-        write_history(self.run, self.history, step="epoch")        # history.csv, mirrored to TensorBoard (tensorboard/)
+        if _shard()[0] == 0: write_history(self.run, self.history, step="epoch")   # history.csv, mirrored to TensorBoard (tensorboard/)
+    def save(self, epoch:int, it:int, stopped:bool=False):
+        if _shard()[0] == 0: super().save(epoch, it, stopped)     # with several processes only the first writes
+
+def _average_grads(model:nn.Module):
+    "Under torch.distributed: every gradient replaced by its mean over the processes (one all-reduce of them all, flattened)."
+    r, n = _shard()
+    if n == 1: return
+    import torch.distributed as dist
+    gs = [p.grad for p in model.parameters() if p.grad is not None]
+    if not gs: return
+    flat = torch.cat([g.reshape(-1) for g in gs])
+    dist.all_reduce(flat); flat /= n
+    o = 0
+    for g in gs: g.copy_(flat[o:o + g.numel()].view_as(g)); o += g.numel()
 
 class SSLStep(Callback):
-    "Tells the method where the run is before each step, and lets it touch gradients after the backward pass (DINO)."
+    "Tells the method where the run is before each step, averages losses and gradients over processes, and lets the method touch gradients (DINO)."
     order = 65
     def __init__(self, ts:SSLState, total:int, epochs:int): self.ts, self.total, self.epochs = ts, total, epochs
     def before_batch(self):
         if self.training: self.learn.model.set_position(self.ts.step, self.total, self.ts.true_epoch, self.epochs)
-    def after_backward(self): self.learn.model.after_backward()
+    def after_loss(self):
+        if self.training and _shard()[1] > 1:       # the logged loss is the whole batch's mean (the one the gradients follow)
+            import torch.distributed as dist
+            l = self.learn.loss.detach().clone(); dist.all_reduce(l)
+            self.learn.loss = l / _shard()[1]
+    def after_backward(self):
+        _average_grads(self.learn.model)
+        self.learn.model.after_backward()
+
+class _RankSampler(EpochSampler):
+    "`EpochSampler`'s order cut into global batches of `batch_size`; process `rank` of `processes` takes its slice of each."
+    def __init__(self, n:int, seed:int, batch_size:int, rank:int, processes:int):
+        super().__init__(n, seed)
+        self.batch_size, self.rank, self.processes, self.local = batch_size, rank, processes, batch_size // processes
+    def order(self) -> list:
+        o, B, b = super().order(), self.batch_size, self.local
+        return [j for k in range(self.n // B) for j in o[k * B + self.rank * b:k * B + (self.rank + 1) * b]]
+    def __len__(self): return max(0, self.n // self.batch_size * self.local - self.skip)
 
 class SSLReport(EpochReport):
     "One line (or bar step) per epoch, counted over the whole run: mean train loss and time."
@@ -549,6 +598,7 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
              say=None, # where epoch lines go in 'lines' mode (default: stderr)
              config:SSLConfig|dict|None=None, # all settings at once (the keywords above and below override it)
              cbs:list|None=None, # more fastai callbacks (timers, loggers)
+             processes:int=1, # CPU processes that train together (torch.distributed, gloo); `batch_size` is their global batch; epoch lines go to stderr
              **kw) -> Path: # more `SSLConfig` settings (arch_kw, method_kw, size, bands, other, ...)
     "Pretrain an encoder with an SSL method on seasonal views (or resume the run in `out`); returns the run folder."
     with quiet_import():
@@ -559,14 +609,33 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     base = config.to_dict() if isinstance(config, SSLConfig) else dict(config or {})
     cfg = SSLConfig.from_dict({**base, "data": str(data), "method": method, "arch": arch, "epochs": epochs,
                                "batch_size": batch_size, "lr": lr, "seed": seed, **kw})
-    dev = _device(device)
+    if isinstance(processes, bool) or not isinstance(processes, (int, np.integer)) or processes < 1:
+        raise InvalidInput(f"processes={processes!r} is not a number of processes", fix="pass a whole number >= 1")
+    rank, world = _shard()
+    if processes > 1:
+        if world > 1: raise InvalidInput(f"processes={processes} inside a torch.distributed run of {world} processes",
+                                         fix="call pretrain with processes=1 in each process of a torchrun launch")
+        if device is not None and _device(device).type != "cpu":
+            raise InvalidInput(f"processes={processes} train on the CPU (gloo), not on device {device!r}", fix="pass device='cpu' (or no device), or processes=1")
+        if cbs: raise InvalidInput(f"cbs={cbs!r} cannot be carried into {processes} processes", fix="pass no cbs with processes > 1")
+    dev = _device("cpu" if processes > 1 else device)
     run = output_dir(out, what="run folder")
     pairs = open_pairs(cfg)                                            # refuses unusable data before anything is written
     if len(pairs) < cfg.batch_size:
         raise InvalidInput(f"pretraining data {cfg.data!r} has {len(pairs)} usable locations, fewer than batch_size={cfg.batch_size}",
                            fix=f"use batch_size <= {len(pairs)}, or more data")
-    if restart and run.is_dir(): _restart(run)
+    n_proc = max(processes, world)
+    if cfg.batch_size % n_proc:
+        raise InvalidInput(f"batch_size={cfg.batch_size} cannot be split among {n_proc} processes", fix=f"use a multiple of {n_proc}")
+    if restart and run.is_dir() and rank == 0: _restart(run)
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()                                                # the others look at the run once the first has cleared it
     _check_run(run, cfg)
+    if processes > 1:
+        _spawn(processes, dict(data=cfg.data, out=str(run), method=cfg.method, arch=cfg.arch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                               lr=cfg.lr, seed=cfg.seed, device="cpu", show_progress=show_progress, config=cfg.to_dict()))
+        return run
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
     H = pairs[0]["views"].shape[-1]
     size = cfg.size or H
@@ -577,18 +646,22 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     ck_path = run/"checkpoints"/"last.pt"
     state = _resume_state(ck_path, cfg, model)                       # checked (weights loaded) before anything is written
     run.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run/"config.json") as tmp: tmp.write_text(json.dumps(payload, indent=2, default=str))
-    norm.save(run/"normalization.json")
+    if rank == 0:                                                     # with several processes only the first writes
+        with atomic_path(run/"config.json") as tmp: tmp.write_text(json.dumps(payload, indent=2, default=str))
+        norm.save(run/"normalization.json")
     with quiet_import(): from fastai.data.core import DataLoaders
-    sampler = EpochSampler(len(pairs), cfg.seed)
-    tdl = DataLoader(pairs, batch_size=cfg.batch_size, sampler=sampler, collate_fn=pairs_collate, num_workers=cfg.num_workers, drop_last=True)
+    sampler = _RankSampler(len(pairs), cfg.seed, cfg.batch_size, rank, world) if world > 1 else EpochSampler(len(pairs), cfg.seed)
+    # the loader draws its workers' seed from a generator of its own: from the global one, each epoch's start would shift
+    # MAE's masks (drawn there), and a resumed run would not repeat the uninterrupted one
+    tdl = DataLoader(pairs, batch_size=cfg.batch_size // world, sampler=sampler, collate_fn=pairs_collate, num_workers=cfg.num_workers,
+                     drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
     vdl = DataLoader(pairs, batch_size=cfg.batch_size, collate_fn=pairs_collate)
     dls = DataLoaders(tdl, vdl)
     dls.n_inp, dls.sampler = 1, sampler
     steps_per_epoch = len(pairs) // cfg.batch_size
     total = max(1, cfg.epochs * steps_per_epoch)
     ts = SSLState(run, cfg.checkpoint_every, 0, payload=payload)
-    mode = progress_mode() if show_progress else "off"
+    mode = progress_mode() if show_progress and rank == 0 else "off"
     lr_cfg = type("LR", (), {"lr": cfg.peak_lr(), "schedule": cfg.schedule, "epochs": cfg.epochs})()   # what lr_at / LRSchedule read
     cbs = [ts, LRSchedule(lr_cfg, ts, steps_per_epoch), SSLStep(ts, total, cfg.epochs),
            SSLReport(ts, cfg.epochs, mode, say), _NoValidation(), *(cbs or [])]
@@ -608,12 +681,34 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     if remaining > 0:
         with learn.no_bar(), learn.no_logging():
             learn.fit(remaining, lr=lr_at(lr_cfg, ts.step / total), wd=cfg.wd, reset_opt=False)
-    if not (run/"encoder.pt").is_file():
+    if rank == 0 and not (run/"encoder.pt").is_file():
         enc = model.encoder
         prov = {"method": cfg.method, "arch": cfg.arch, "data": cfg.data, "other": cfg.other, "epochs": cfg.epochs,
                 "steps": ts.step, "seed": cfg.seed, "config": cfg.to_dict(), "worldsat_version": __version__}
         save_checkpoint(run/"encoder.pt", enc.cpu(), bands=pairs.channels, recipe=norm, provenance=prov)
     return run
+
+def _ddp_worker(rank:int, processes:int, init:str, errors, kw:dict):
+    "One of `pretrain(processes=N)`'s processes: joins the gloo group, trains its share, hands a worldsat error back whole."
+    import torch.distributed as dist
+    torch.set_num_threads(max(1, torch.get_num_threads() // processes))   # this process's own setting: the cores are shared
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=processes)
+    try: pretrain(**{**kw, "show_progress": kw["show_progress"] and rank == 0})
+    except WorldsatError as e:
+        errors.put(e); raise
+    finally: dist.destroy_process_group()
+
+def _spawn(processes:int, kw:dict):
+    "Run `pretrain(**kw)` in `processes` new processes joined by gloo; a worldsat error in one of them is raised here."
+    import tempfile, torch.multiprocessing as mp
+    from worldsat.pretrain import ssl      # the new processes find the worker by its module's name
+    errors = mp.get_context("spawn").SimpleQueue()
+    with tempfile.TemporaryDirectory(prefix="worldsat-ddp-") as d:
+        try: mp.spawn(ssl._ddp_worker, args=(processes, Path(d, "rendezvous").as_uri(), errors, kw), nprocs=processes)
+        except mp.ProcessException:
+            if not errors.empty(): raise errors.get() from None
+            raise
+
 
 # %% ../../nbs/32_pretrain.ssl.ipynb #172035f0
 def _pretrain_cli_args(cfg:SSLConfig, out) -> list:
