@@ -16,7 +16,8 @@ from .core import (WorldsatError, CorruptFile, DataUnavailable, InvalidInput, No
                            atomic_path, output_dir, parse_date, sensor)
 
 # %% auto #0
-__all__ = ['demo', 'demo_sr', 'scenes', 'read_run_config', 'print_config', 'build_configs', 'parser', 'argv_for_parser', 'main']
+__all__ = ['MIN_INPUT', 'demo', 'demo_sr', 'scenes', 'read_run_config', 'print_config', 'build_configs', 'parser',
+           'argv_for_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #0a0f0a12
 def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:bool=False):
@@ -659,7 +660,9 @@ def _cmd_weights_show(a):
     for k, v in e.to_dict().items():
         if v not in (None, "", False) or k in ("multi_image", "manual"): print(f"{k + ':':<12} {' '.join(v) if k == 'bands' else v}")
     p = w.weights_path(e)
-    print(f"{'file:':<12} {p} ({'cached' if p.exists() else 'not downloaded yet: worldsat weights download ' + e.name})")
+    todo = (f"not downloaded yet: open {e.url} in a browser and save the file here" if e.manual else
+            f"not downloaded yet: `worldsat weights download {e.name}` writes it here")
+    print(f"{'file:':<12} {p} ({'cached' if p.exists() else todo})")
 
 def _cmd_weights_download(a):
     w = _lib("worldsat.models.weights", "weights download")
@@ -765,6 +768,7 @@ def _pretrain_parser(sub):
 _PROBE_EPILOG = """\
 examples:
   worldsat probe runs/moco --on data/crops --size 16 --out probe-moco    kNN and linear probes of 16 px patches, beside random init
+  worldsat probe runs/moco --on data/crops --size 8 --input-size 64    8 px patches, enlarged to 64 px for the encoder
   worldsat probe runs/moco --on data/crops --methods knn,linear,finetune --size 16 --seed 1
   worldsat probe runs/moco --on /data/BigEarthNet-v2 --methods linear --device cuda    BigEarthNet-v2 (its 12 L2A bands)
 
@@ -772,7 +776,10 @@ RUN: a pretraining run folder (its encoder.pt), or a worldsat checkpoint file. D
 (each sample, or each --size patch of it, labelled by its majority class), a BigEarthNet-v2 root (multi-label) or an
 eo-learn EOPatch folder. The encoder's bands must be the data's (an L2A encoder on L2A data, in the same order).
 The probes fit on the train split and are scored on the held-out ones (val and test): accuracy, balanced accuracy and
-macro-F1 (mAP and F1 for multi-label data), always beside the same architecture at random init."""
+macro-F1 (mAP and F1 for multi-label data), always beside the same architecture at random init.
+--size cuts the data into patches; --input-size resizes each image (bilinear) before the encoder, as probe(size=) does:
+by default images smaller than 32 px go in at 32 px (a ResNet shrinks its input 32 times), larger ones as read. The table
+equals the Python call's: probe(RUN, labelled_data(DATA, size=SIZE), split=("train", ["val", "test"]), size=INPUT_SIZE, ...)."""
 
 def _encoder(src:str):
     "The encoder of a run folder or a checkpoint file (`DataUnavailable` naming `src` when it is neither)."
@@ -788,16 +795,27 @@ def _markdown(tab:pd.DataFrame) -> str:
     rows = [list(tab.columns), ["---"] * len(tab.columns)] + [[cell(v) for v in r] for r in tab.itertuples(index=False)]
     return "".join("| " + " | ".join(r) + " |\n" for r in rows)
 
+MIN_INPUT = 32   # `worldsat probe`'s default --input-size for smaller images
+
+def _input_size(data, given:int|None) -> int|None:
+    "The encoder's input side: `given`, else `MIN_INPUT` when the first training image is smaller, else None (as read)."
+    if given is not None: return given
+    train = data("train") if callable(data) else data
+    if not len(train): return None   # probe() refuses empty data, naming it
+    return MIN_INPUT if min(train[0]["image"].shape[-2:]) < MIN_INPUT else None
+
 def _cmd_probe(a):
     pb = _lib("worldsat.pretrain.probe", "probe")
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in pb.PROBE_METHODS]
     if bad or not methods: raise UnknownName(f"--methods {a.methods!r}: {bad[0] if bad else 'none'} is not a probe", fix=f"use some of {', '.join(pb.PROBE_METHODS)}, comma-separated")
     if a.size is not None: _check_number(a.size, "--size", 1, whole=True)
+    if a.input_size is not None: _check_number(a.input_size, "--input-size", 1, whole=True)
     if a.out is not None: output_dir(a.out, what="--out")
     enc = _encoder(a.run)
     data = pb.labelled_data(a.on, size=a.size)
-    tab = pb.probe(enc, data, split=("train", ["val", "test"]), methods=methods, seed=a.seed, name=Path(a.run).name, device=a.device)
+    tab = pb.probe(enc, data, split=("train", ["val", "test"]), methods=methods, seed=a.seed, size=_input_size(data, a.input_size),
+                   name=Path(a.run).name, device=a.device)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if a.out is not None:
@@ -815,6 +833,8 @@ def _probe_parser(sub):
     p.add_argument("--on", required=True, metavar="DATA", help="labelled data: a worldsat dataset with labels, a BigEarthNet-v2 root or an EOPatch folder")
     p.add_argument("--methods", default="knn,linear", help="some of knn, linear, finetune, comma-separated (default: knn,linear)")
     p.add_argument("--size", type=int, default=None, help="patch side in pixels (default: whole samples; 120 px for BigEarthNet-v2, 16 px for an EOPatch)")
+    p.add_argument("--input-size", type=int, default=None, metavar="N",
+                   help="resize images to N x N px before the encoder (default: 32 for images under 32 px, else as read)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-init weights and of every probe (default: 0)")
     p.add_argument("--out", default=None, help="also write probe.csv and probe.md to this folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")

@@ -484,6 +484,9 @@ RECIPES = {r.name: r for r in [
     Normalization("ssl4eo-s2-l2a", _chs(_S2_L2A, 10000),
                   "SSL4EO-S12 L2A: 12 bands / 10000, clipped to [0, 1], after the baseline >= 04.00 offset",
                   "zhu-xlab/SSL4EO-S12 README", per_scene_offset=True),
+    Normalization("ssl4eo-s1-db", (Channel("VV", "VV", 5.26, 12.59, None), Channel("VH", "VH", 5.91, 20.26, None)),
+                  "SSL4EO-S12 Sentinel-1 GRD: backscatter in dB standardized, (dB - mean) / std with VV -12.59 / 5.26 "
+                  "and VH -20.26 / 5.91, not clipped", "torchgeo SSL4EO-S12 Sentinel-1 weight transforms"),
 ]}
 
 def recipe(name:str) -> Normalization:

@@ -679,7 +679,7 @@ PRESETS = {
                           "bands": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]},
                   "s2a": {"collection": "sentinel-2-l2a", "normalization": "ssl4eo-s2-l2a", "rules": _S2_RULES,
                           "bands": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]},
-                  "s1": {"collection": "sentinel-1-grd", "bands": ["VV", "VH"],
+                  "s1": {"collection": "sentinel-1-grd", "normalization": "ssl4eo-s1-db", "bands": ["VV", "VH"],
                          "rules": [{"rule": "Coverage", "min": 99}, {"rule": "PerSeason", "n": 1}]}}),
 }
 

@@ -36,8 +36,6 @@ WEIGHT_RECIPES = {r.name: r for r in [
                   "zhu-xlab/SSL4EO-S12 src/benchmark/pretrain_ssl/datasets/SSL4EO/ssl4eo_dataset.py"),
     Normalization("ssl4eo-s2-rgb-uint8", _chs(["B04", "B03", "B02"], 10000, quantize=255, rounding="floor"),
                   "SSL4EO-S12 RGB models: B04, B03, B02 as uint8(DN / 10000 * 255) / 255", "zhu-xlab/SSL4EO-S12"),
-    Normalization("ssl4eo-s1-db", (Channel("VV", "VV", 5.26, 12.59, None), Channel("VH", "VH", 5.91, 20.26, None)),
-                  "SSL4EO-S12 Sentinel-1 models: backscatter in dB, standardized ((dB - mean) / std)", _TG),
     Normalization("satlas-s1-8bit", _chs(["VH", "VV"], 255),
                   "SatlasPretrain Sentinel-1 models: the dataset's 8-bit VH, VV images / 255", _TG),
     Normalization("satlas-landsat", _chs(_L89, 16320, offset=-4000),
