@@ -574,7 +574,10 @@ def _write_sample(cell:Cell, ds:xr.Dataset, chosen:Sequence[Scene], cfg:BuildCon
     return {"sample_id": cell.id, "status": "written", "reason": "", **_sample_stats(ds, cfg.classes or []), "site": site, **extra,
             "sha256": sums}
 
-_WRITERS = 4 # samples written at once by `build_samples` (threads)
+# samples written at once by `build_samples` (threads). One: before Python 3.14 `warnings.catch_warnings` is not
+# thread-safe, and rasterio silences its NotGeoreferencedWarning with it while it rasterizes labels, so concurrent
+# writers let that warning through now and then (seen in CI). Four writers were 1.07-1.14x faster (benchmarks/build.py).
+_WRITERS = 1
 
 def build_samples(cells:Sequence[Cell], scenes:Sequence[Scene], cfg:BuildConfig, out, labels=None,
                   targets:Sequence[Scene]|None=None, # scenes of the target collection (with `cfg.target`)
