@@ -103,8 +103,16 @@ def _time_pool(f:torch.Tensor, valid:torch.Tensor, b:int, t:int, time) -> torch.
     if time == "mean": return (f * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
     return f[:, time]
 
+def _temporal(encoder) -> bool:
+    "Whether `encoder` pools a time series itself (a worldsat `TemporalBackbone`, e.g. SatlasPretrain's multi-image models)."
+    return bool((getattr(encoder, "config", None) or {}).get("temporal")) if isinstance(getattr(encoder, "config", None), dict) else False
+
 def _features(encoder, batch, size, device, time):
     x, valid, b, t = _prepare(batch, size, device)
+    if _temporal(encoder):       # the encoder takes (B, T, C, H, W) and max-pools its valid steps (per group) itself
+        x = x.unflatten(0, (b, t))
+        if time != "mean": x, valid = x[:, [time]], torch.ones(b, 1, dtype=torch.bool, device=x.device)
+        return encoder.pooled(x, valid).float()
     return _time_pool(_pool(encoder, x).float(), valid, b, t, time)
 
 def _loader(dataset, batch_size:int, shuffle:bool=False, seed:int=0, num_workers:int=0):
@@ -117,11 +125,11 @@ def _device(encoder, device):
     p = next(encoder.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
-def extract_features(encoder:nn.Module, # (B, C, H, W) -> (B, D), or a module with `pooled` (worldsat backbones)
+def extract_features(encoder:nn.Module, # (B, C, H, W) -> (B, D), a module with `pooled` (worldsat backbones), or a `TemporalBackbone`
                      dataset, # sample dicts with `image` (T, C, H, W) and a label
                      batch_size:int=32,
                      size:int|tuple|None=None, # resize images to this before the encoder (None: as read)
-                     time:str|int="mean", # 'mean': average over the valid time steps; an int: that step
+                     time:str|int="mean", # 'mean': average over the valid time steps (a temporal encoder: its own max pooling); an int: that step
                      target:str="label", # the sample key holding the label
                      device=None, # where the encoder runs (None: where its parameters are)
                      num_workers:int=0, # loader worker processes
