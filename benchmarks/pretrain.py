@@ -5,11 +5,11 @@ What it measures
 For each method (MoCo v2, MoCo v3, DINO, MAE), in one process and on one device, three rows:
 
 * pipeline: `pretrain` itself (the fastai Learner, `SeasonalPairs` reading the Zarr dataset with `EpochSampler`, the
-  batched kornia `MultispectralAugment` on the device, the method's forward/backward, Adam, momentum updates, the
+  batched kornia `MultispectralAugment` on the device, the method's forward/backward, AdamW (fused, as pretrain uses), momentum updates, the
   per-step TensorBoard log). Timed over the training phases only (a timer callback passed with `cbs=`): the
   checkpoint written at each epoch's end is left out. Rate: locations (pairs of views) per second.
 * method: the same method module on random tensors of the batch's shape already on the device: augmentations,
-  forward, backward, Adam step.
+  forward, backward, the same AdamW step.
 * bare: the same again with the augmentations removed (views of the crop size): the networks' own forward/backward,
   the floor the goal refers to.
 
@@ -79,7 +79,8 @@ def bound_rate(model, views_shape, dev, steps:int, bare:bool) -> float:
         if hasattr(model, "local_augment"):
             s = model.local_augment.size
             model.local_augment = nn.Upsample(size=(s, s), mode="bilinear")
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    from worldsat.pretrain.ssl import _adamw
+    opt = _adamw([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.05)   # pretrain's optimizer and decay
     x = torch.rand(*views_shape, device=dev) * 0.3
     auto = torch.autocast("cuda", dtype=torch.float16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     scaler = torch.amp.GradScaler("cuda", enabled=dev.type == "cuda")

