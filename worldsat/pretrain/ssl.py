@@ -697,6 +697,7 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:
         learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
+        ts.scaler_state = state.get("scaler") or None   # the loss scale mixed precision had reached
         ts.start_epoch, ts.skip, ts.step, ts.history = state["epoch"], state["iter"], state["step"], state["history"]
         ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
         try: _set_rng_state(state["rng"])

@@ -257,15 +257,19 @@ with quiet_import(): from fastai.callback.core import Callback, CancelFitExcepti
 def _rng_state() -> dict:
     "The random generators' states as tensors and numbers (a weights-only checkpoint holds nothing else)."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+    s = {"torch": torch.get_rng_state(), "python": random.getstate(),
+         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized(): s["cuda"] = [t.cpu() for t in torch.cuda.get_rng_state_all()]
+    return s
 
 def _set_rng_state(s:dict):
     n, (version, internal, gauss_next) = s["numpy"], s["python"]
     torch.set_rng_state(s["torch"])
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     random.setstate((version, tuple(internal), gauss_next))
+    cuda = s.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(cuda)
 
 class TrainState(Callback):
     "Checkpoints every `every` steps and at each epoch's end, best-model saving and early stopping on validation cPSNR."
@@ -275,9 +279,15 @@ class TrainState(Callback):
         self.run, self.every, self.patience = Path(run), every, patience
         self.start_epoch, self.skip, self.step, self.best, self.wait = start_epoch, skip, step, best, wait
         self.history, self.payload, self.stopped = list(history or []), payload or {}, False
+        self.scaler_state = None  # a resumed run's mixed-precision loss scale (set by the caller from the checkpoint's "scaler")
         self.loss_sum, self.loss_n = 0.0, 0
     @property
     def true_epoch(self) -> int: return self.start_epoch + self.learn.epoch
+    def before_fit(self):
+        # fastai's MixedPrecision (an earlier callback) has just made a new GradScaler: give it the loss scale the run
+        # had reached, or a resumed run would start again at 65536 and skip other steps than the uninterrupted run
+        sc = getattr(self.learn, "scaler", None)
+        if sc is not None and self.scaler_state: sc.load_state_dict(self.scaler_state)
     def before_epoch(self):
         first = self.learn.epoch == 0
         self.dls.sampler.set_epoch(self.true_epoch, skip=self.skip * self.dls.train.batch_size if first else 0)
@@ -316,7 +326,8 @@ class TrainState(Callback):
         ck = {"model": {k: v.detach().cpu() for k, v in self.learn.model.state_dict().items()}, "opt": opt_state(self.learn.opt),
               "epoch": epoch, "iter": it, "step": self.step, "best": self.best,
               "wait": self.wait, "history": self.history, "stopped": stopped,
-              "loss_sum": self.loss_sum if it else 0.0, "loss_n": self.loss_n if it else 0, "rng": _rng_state(), **self.payload}
+              "loss_sum": self.loss_sum if it else 0.0, "loss_n": self.loss_n if it else 0, "rng": _rng_state(),
+              "scaler": sc.state_dict() if (sc := getattr(self.learn, "scaler", None)) is not None and sc.is_enabled() else {}, **self.payload}
         (self.run/"checkpoints").mkdir(parents=True, exist_ok=True)
         with atomic_path(self.run/"checkpoints"/"last.pt") as tmp: torch.save(_plain(ck, "last.pt"), tmp)
 
@@ -497,6 +508,7 @@ def train_sr(cfg:SRConfig, # what to train
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:
         learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
+        ts.scaler_state = state.get("scaler") or None   # the loss scale mixed precision had reached
         ts.start_epoch, ts.skip, ts.step, ts.best, ts.wait, ts.history = (state["epoch"], state["iter"], state["step"],
                                                                          float(state["best"]), state["wait"], state["history"])
         ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
