@@ -357,7 +357,10 @@ def build_model(config:dict) -> nn.Module:
     if not isinstance(config, dict):
         raise InvalidInput(f"model config is a {type(config).__name__}, not a dict", fix="pass model.config")
     kind = config.get("type")
-    if kind != "backbone": raise UnknownName(f"unknown model type {kind!r} in config", fix="expected type 'backbone'")
+    if kind == "multitask":   # a whole multi-task model (worldsat.models.multitask)
+        from worldsat.models.multitask import multitask_from_config
+        return multitask_from_config(config)
+    if kind != "backbone": raise UnknownName(f"unknown model type {kind!r} in config", fix="expected type 'backbone' or 'multitask'")
     extra, missing = sorted(set(config) - _CONFIG_KEYS), sorted({"name", "bands"} - set(config))
     if extra or missing:
         raise InvalidInput(f"model config has unknown keys {extra} / lacks {missing}", fix="pass a config written by .config")

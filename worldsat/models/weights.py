@@ -21,7 +21,7 @@ from ..core import (InvalidInput, UnknownName, BandMismatch, OutputExists, Corru
 __all__ = ['WEIGHT_RECIPES', 'FORMAT', 'VERSION', 'LAYOUTS', 'WEIGHTS', 'get_recipe', 'save_checkpoint', 'read_torch_file',
            'load_checkpoint', 'layout_flat', 'layout_moco', 'layout_dino', 'layout_mae', 'layout_satlas',
            'detect_layout', 'WeightsEntry', 'weights', 'weights_table', 'download', 'weights_path', 'download_weights',
-           'load_published']
+           'load_published', 'load_satlas', 'satlas_model']
 
 # %% ../../nbs/31_models.weights.ipynb #1b7c46fc
 _S2_L1C = [b.name for b in sensor("sentinel-2-l1c").bands]
@@ -240,16 +240,19 @@ def layout_mae(obj):
     return {k: v for k, v in obj["model"].items() if not k.startswith(("decoder_", "mask_token"))}, {}
 
 def layout_satlas(obj):
-    "SatlasPretrain's flat training state dict: backbone, FPN (`intermediates.0.fpn.`) and upsampling kept apart."
-    state, fpn, up = {}, {}, {}
+    "SatlasPretrain's training state dict: the backbone; FPN (`intermediates.0.fpn.`), upsampling (`intermediates.1.`) and heads (`heads.N.`) kept apart."
+    state, fpn, up, heads = {}, {}, {}, {}
     for k, v in obj.items():
         if k.startswith("intermediates.0.fpn."): fpn[k[len("intermediates.0.fpn."):]] = v
         elif k.startswith("intermediates.1."): up[k[len("intermediates.1."):]] = v
+        elif k.startswith("heads."):
+            n, _, rest = k[len("heads."):].partition(".")
+            if n.isdigit() and rest: heads.setdefault(int(n), {})[rest] = v
         elif k.startswith("backbone."):
             k2 = k
             while k2.startswith("backbone."): k2 = k2[len("backbone."):]
             state[k2[len("resnet."):] if k2.startswith("resnet.") else k2] = v
-    return state, {k: v for k, v in (("fpn", fpn), ("upsample", up)) if v}
+    return state, {k: v for k, v in (("fpn", fpn), ("upsample", up), ("heads", heads)) if v}
 
 LAYOUTS = {"flat": layout_flat, "moco": layout_moco, "dino": layout_dino, "mae": layout_mae, "satlas": layout_satlas}
 
@@ -604,6 +607,20 @@ def _layout_of(obj, file, layout, what) -> str:
         raise UnknownName(f"unknown weights layout {kind!r}", fix=f"use one of {sorted(LAYOUTS)}")
     return kind
 
+def _first_conv_key(arch:str) -> str:
+    from worldsat.models.backbones import ARCHS
+    return ARCHS[arch]["first_conv"] + ".weight" if arch in ARCHS else ""
+
+def _check_first_conv(state:dict, arch:str, src:list, what:str, file=None):
+    "Refuse weights whose first layer takes another number of bands than they are said to be trained on."
+    k = _first_conv_key(arch)
+    w = state.get(k)
+    if isinstance(w, torch.Tensor) and w.ndim == 4 and w.shape[1] != len(src):
+        raise IncompatibleWeights(f"{what}{f' ({file})' if file else ''}: its first layer {k!r} takes {w.shape[1]} bands, "
+                                  f"not the {len(src)} of {src}",
+                                  fix="pick the registry entry (or bands=) of the file's band set; to use other bands, load it "
+                                      "with its own bands and adapt=True")
+
 def load_published(name_or_path, # a registry name (see `WEIGHTS`), a WeightsEntry, or a file path
                    *, path=None, # a local copy of a registry entry's file (skips the cache and the download)
                    arch:str|None=None, # worldsat backbone name (required for a file outside the registry)
@@ -645,6 +662,7 @@ def load_published(name_or_path, # a registry name (see `WEIGHTS`), a WeightsEnt
         raise IncompatibleWeights(f"{what} ({file}) does not have the {kind!r} layout: {_describe(obj)}",
                                   fix=f"drop layout= to let worldsat recognise it, or pick another of {sorted(LAYOUTS)}") from None
     if entry is not None: _check_recipe(recipe, rec_name, get_recipe(rec_name).to_dict(), what)
+    _check_first_conv(state, arch, src, what, file)
     want = src if bands is None else ([bands] if isinstance(bands, str) else list(bands))
     if want != src and not adapt: _check_bands(want, src, what)
     from worldsat.models.backbones import backbone
@@ -661,4 +679,90 @@ def load_published(name_or_path, # a registry name (see `WEIGHTS`), a WeightsEnt
             "recipe": rec_name if want == src else None,   # adapted bands: the entry's recipe no longer applies whole
             "normalization": get_recipe(rec_name) if rec_name and want == src else None, "layout": kind,
             "path": str(file), "multi_image": multi, "extra": extra, "provenance": prov}
+    return model, info
+
+# %% ../../nbs/31_models.weights.ipynb #843f8a5c
+def _load_part(module:nn.Module, sd:dict, prefix:str, what:str, part:str):
+    "Load `sd` into `module` strictly; mismatches name the file's keys (`prefix` + key)."
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    shapes = [f"{prefix}{k}: {tuple(sd[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in own.items()
+              if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        raise IncompatibleWeights(f"{what}: the file's {part} does not fit the model's: "
+                                  + "; ".join(filter(None, [f"shapes differ: {shapes[:3]}" if shapes else "",
+                                                            f"missing {[prefix + k for k in missing[:3]]}" if missing else "",
+                                                            f"unexpected {[prefix + k for k in unexpected[:3]]}" if unexpected else ""])),
+                                  fix="the file comes from another architecture, band set, fpn_channels or class count: "
+                                      "build the model to match it, or leave this part out")
+    module.load_state_dict(sd, strict=True)
+
+def _load_satlas_parts(model, extra:dict, heads, what:str) -> list:
+    "FPN, upsampling and the chosen heads of a SatlasPretrain file into `model`; the names of the parts loaded."
+    if heads is None: heads = {}
+    if not isinstance(heads, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                              for k, v in heads.items()):
+        raise InvalidInput(f"heads={heads!r} is not a dict of task name -> head number", fix="pass e.g. {'landcover': 2}")
+    odd = sorted(set(heads) - set(model.heads))
+    if odd: raise InvalidInput(f"heads= names {odd}, which are not tasks of the model ({list(model.heads)})",
+                               fix="name tasks the model was built with")
+    have = sorted(extra.get("heads", {}))
+    for name, n in heads.items():
+        if n not in have:
+            raise IncompatibleWeights(f"{what} has no head {n} (heads.{n}.*) for task {name!r}; it has heads {have}",
+                                      fix="pick a head number of the file (the order of its configuration's Tasks)")
+    loaded = []
+    for part, module, prefix in (("fpn", model.fpn if model.use_fpn else None, "intermediates.0.fpn."),
+                                 ("upsample", model.upsample, "intermediates.1.")):
+        if module is not None and extra.get(part):
+            _load_part(module, extra[part], prefix, what, part)
+            loaded.append(part)
+    for name, n in heads.items():
+        _load_part(model.heads[name], extra["heads"][n], f"heads.{n}.", what, f"head {n} (task {name!r})")
+        loaded.append(f"heads.{name}")
+    return loaded
+
+def load_satlas(model, # a worldsat.models.multitask.MultitaskModel
+                weights, # a SatlasPretrain state dict, or the path of its file
+                *, heads:dict|None=None, # task name -> the file's head number to load into that task's head
+                adapt:bool=False, # allow a first layer of another band count (adapted by timm's rule)
+               ) -> list: # the parts loaded: "backbone", "fpn", "upsample", "heads.<task>"
+    "Load a SatlasPretrain file whole into `model`: backbone, FPN, upsampling, and the heads named in `heads`."
+    from worldsat.models.multitask import MultitaskModel
+    if not isinstance(model, MultitaskModel):
+        raise InvalidInput(f"load_satlas loads into a MultitaskModel, not a {type(model).__name__}",
+                           fix="build one with worldsat.models.multitask.MultitaskModel, or use load_published for a backbone")
+    what = "SatlasPretrain weights"
+    if isinstance(weights, (str, os.PathLike)):
+        what = f"weights file {str(weights)!r}"
+        weights = read_torch_file(weights, what=what)
+    if detect_layout(weights) != "satlas":
+        raise IncompatibleWeights(f"{what} are {_describe(weights)}, not a SatlasPretrain state dict "
+                                  "(backbone.backbone.* or backbone.resnet.* keys)", fix="pass a SatlasPretrain .pth file")
+    state, extra = layout_satlas(weights)
+    inner = getattr(model.backbone, "backbone", model.backbone)   # the per-image backbone of a temporal one
+    if not adapt and inner.pretrained_bands is None: _check_first_conv(state, inner.name, inner.bands, what)
+    try: model.backbone.load_body(state, strict=True)
+    except IncompatibleWeights as e:
+        raise IncompatibleWeights(f"{what} into the model's {inner.name!r} backbone: {e.message}",
+                                  fix="build the model with the file's architecture (swin_v2_b, swin_v2_t, tv_resnet50, tv_resnet152)") from None
+    return ["backbone"] + _load_satlas_parts(model, extra, heads, what)
+
+def satlas_model(name_or_path, # a registry name (satlas/...), a WeightsEntry or a SatlasPretrain file
+                 tasks=(), # the model's tasks (dicts, see worldsat.models.multitask.check_task)
+                 *, heads:dict|None=None, # task name -> the file's head number to load into it (others start random)
+                 fpn_channels:int=128, # SatlasPretrain's FPN width (a file's FPN does not fit another)
+                 **kw): # passed to `load_published`: path, arch, bands, recipe, adapt, temporal, download, map_location
+    "A `MultitaskModel` for `tasks` with a published SatlasPretrain model loaded whole; returns `(model, info)`."
+    from worldsat.models.multitask import MultitaskModel
+    bb, info = load_published(name_or_path, **kw)
+    if isinstance(bb, MultitaskModel):
+        raise InvalidInput(f"{info['path']!r} is a worldsat checkpoint of a whole multi-task model",
+                           fix="load it with load_checkpoint(path)")
+    what = f"weights {info['name']!r}" if info.get("name") else f"weights file {info['path']!r}"
+    model = MultitaskModel(bb, tasks, fpn=True, fpn_channels=fpn_channels)
+    extra = info.get("extra") or {}
+    loaded = ["backbone"] + _load_satlas_parts(model, extra if info.get("layout") == "satlas" else {}, heads, what)
+    info = {**info, "loaded": loaded, "tasks": model.tasks, "heads_in_file": sorted(extra.get("heads", {})),
+            "extra": {}}   # the tensors now live in the model
     return model, info
