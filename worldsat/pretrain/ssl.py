@@ -176,7 +176,6 @@ class MultispectralAugment(nn.Module):
         self.size, self.scale, self.seed = int(size), tuple(scale), int(seed)
         self.flip, self.rot90, self.brightness, self.contrast, self.jitter = flip, rot90, brightness, contrast, jitter
         self.blur_p, self.sigma, self.channel_drop = blur, tuple(sigma), channel_drop
-        self.crop = K.RandomResizedCrop((self.size, self.size), scale=self.scale, ratio=(3 / 4, 4 / 3))
         ks = max(3, int(0.1 * self.size) // 2 * 2 + 1)
         self.blur = K.RandomGaussianBlur((ks, ks), self.sigma, p=blur)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
@@ -189,13 +188,9 @@ class MultispectralAugment(nn.Module):
         self.calls += 1
         with torch.random.fork_rng(devices=[]), torch.autocast(x.device.type, enabled=False):
             torch.random.default_generator.manual_seed(seed)   # the CPU generator only (kornia draws there); CUDA's is left alone
-            x = self.crop(x.float())
             r = lambda *s: torch.rand(*s).to(x.device)
-            lr, ud = r(B) < self.flip, r(B) < self.flip
-            x = torch.where(lr[:, None, None, None], x.flip(-1), x)
-            x = torch.where(ud[:, None, None, None], x.flip(-2), x)
-            k = torch.where(r(B) < self.rot90, torch.randint(1, 4, (B,)).to(x.device), 0)
-            x = torch.stack([torch.rot90(xi, int(ki), (-2, -1)) for xi, ki in zip(x, k.tolist())]) if bool((k > 0).any()) else x
+            x = F.grid_sample(x.float(), F.affine_grid(self._geometry(B).to(x.device), (B, C, self.size, self.size), align_corners=False),
+                              mode="bilinear", padding_mode="border", align_corners=False)
             on = (r(B) < self.jitter)[:, None, None, None]
             c = 1 + (r(B, C, 1, 1) * 2 - 1) * self.contrast
             b = (r(B, C, 1, 1) * 2 - 1) * self.brightness
@@ -208,6 +203,27 @@ class MultispectralAugment(nn.Module):
                 drop[torch.arange(B, device=x.device), keep] &= ~drop.all(1)
                 x = x * (~drop)[:, :, None, None]
         return x[mine]
+
+    def _geometry(self, B:int) -> torch.Tensor:
+        """(B, 2, 3) affine maps from output to input coordinates ([-1, 1]): a random crop (area share in `scale`, aspect in
+        3/4..4/3, up to 10 tries, else the whole image), then flips and a rotation by a multiple of 90 degrees."""
+        tries = 10
+        area = torch.empty(B, tries).uniform_(*self.scale)
+        ratio = torch.exp(torch.empty(B, tries).uniform_(math.log(3 / 4), math.log(4 / 3)))
+        w, h = torch.sqrt(area * ratio), torch.sqrt(area / ratio)                 # crop sides, as shares of the image's
+        ok = (w <= 1) & (h <= 1)
+        first = torch.where(ok.any(1), ok.float().argmax(1), 0)
+        pick = lambda t: torch.where(ok.any(1), t.gather(1, first[:, None])[:, 0], torch.ones(B))
+        w, h = pick(w), pick(h)
+        cx, cy = (torch.rand(B) * 2 - 1) * (1 - w), (torch.rand(B) * 2 - 1) * (1 - h)   # crop centres, kept inside
+        lr, ud = torch.rand(B) < self.flip, torch.rand(B) < self.flip
+        k = torch.where(torch.rand(B) < self.rot90, torch.randint(1, 4, (B,)), 0)
+        cos, sin = torch.cos(k * math.pi / 2).round(), torch.sin(k * math.pi / 2).round()
+        fx, fy = torch.where(lr, -1.0, 1.0), torch.where(ud, -1.0, 1.0)
+        # input = centre + diag(w, h) @ rotation(k) @ diag(fx, fy) @ output
+        a = torch.stack([torch.stack([cos * fx, -sin * fy], 1), torch.stack([sin * fx, cos * fy], 1)], 1)   # (B, 2, 2)
+        m = torch.stack([w, h], 1)[:, :, None] * a
+        return torch.cat([m, torch.stack([cx, cy], 1)[:, :, None]], 2)
 
     def extra_repr(self):
         return (f"size={self.size}, scale={self.scale}, flip={self.flip}, rot90={self.rot90}, brightness={self.brightness}, "
