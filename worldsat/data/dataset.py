@@ -30,10 +30,11 @@ from .catalog import Scene
 from . import select as _select
 
 # %% auto #0
-__all__ = ['RULES', 'FORMAT', 'TargetSettings', 'BuildConfig', 'read_target', 'file_checksums', 'build_samples', 'build_sample',
-           'mercator_zoom', 'plan_samples', 'dataset_format', 'check_format', 'build', 'finish', 'read_entry',
-           'reasons_summary', 'consolidate_samples', 'band_table', 'write_stac', 'dataset_dir', 'read_index',
-           'sample_problems', 'verify_sample', 'open_sample', 'open_datatree', 'stac_problems', 'validate']
+__all__ = ['RULES', 'FORMAT', 'LINE_WIDTH_M', 'POINT_RADIUS_M', 'MIN_DRAWN_PX', 'TargetSettings', 'BuildConfig', 'read_target',
+           'file_checksums', 'build_samples', 'build_sample', 'mercator_zoom', 'plan_samples', 'dataset_format',
+           'check_format', 'build', 'finish', 'read_entry', 'reasons_summary', 'consolidate_samples', 'band_table',
+           'write_stac', 'dataset_dir', 'read_index', 'sample_problems', 'verify_sample', 'open_sample',
+           'open_datatree', 'stac_problems', 'validate', 'satlas_to_dataset']
 
 # %% ../../nbs/17_data.dataset.ipynb #c4c63987
 RULES = {n: getattr(_select, n) for n in ["SceneCloud", "AOICloud", "Coverage", "EvenlySpread", "PerSeason", "ClearestNear", "Mosaic"]}
@@ -538,20 +539,32 @@ def _write_zarr(ds:xr.Dataset, folder:Path) -> dict:
         sums[key] = hashlib.sha256(data).hexdigest()
     return sums
 
-def _write_sample(cell:Cell, ds:xr.Dataset, chosen:Sequence[Scene], cfg:BuildConfig, out:Path, labels=None, tgt:dict|None=None) -> dict:
-    "Write one cell's loaded time series `ds` (digital numbers) with its labels and target; its manifest entry."
+# how a build draws lines and points (besides polygons) of its classes: lines as wide as their `width_m` property, else
+# LINE_WIDTH_M; points as discs of POINT_RADIUS_M; both at least MIN_DRAWN_PX pixels across, so that every line and
+# point leaves pixels in the masks (a 5 m track is drawn one pixel wide on a 10 m grid)
+LINE_WIDTH_M, POINT_RADIUS_M, MIN_DRAWN_PX = 10.0, 1.0, 1.5
+_OBJECT_VARS = ("instance_label", "instance_category", "instance_type", "instance_bbox", "instance_centre", "instance_properties")
+
+def _write_sample(cell:Cell, ds:xr.Dataset, chosen:Sequence[Scene], cfg:BuildConfig, out:Path, labels=None, tgt:dict|None=None,
+                  annotated:Sequence[str]|None=None) -> dict:
+    """Write one cell's loaded time series `ds` (digital numbers) with its labels and target; its manifest entry. The
+    sample's attribute `annotated` lists the categories its labels annotate (a vector file: every class of the build)."""
     entry = {"sample_id": cell.id, "status": "skipped", "reason": ""}
     clear = float(ds["clear"].mean())
     if clear < cfg.min_clear: return {**entry, "reason": f"clear share {clear:.3f} < min_clear {cfg.min_clear}"}
     if labels is not None:
         from worldsat.data.labels import rasterize_labels
-        try: lab = rasterize_labels(labels, cell, cfg.classes, column=cfg.label_column, ignore_unknown=True)
+        try: lab = rasterize_labels(labels, cell, cfg.classes, column=cfg.label_column, ignore_unknown=True, objects=True,
+                                    buffer_lines_m=LINE_WIDTH_M / 2, points_radius_m=POINT_RADIUS_M, line_width_property="width_m",
+                                    min_px=MIN_DRAWN_PX)
         except WorldsatError as e: return {**entry, "reason": f"labels: {e.message}"}
-        keep = [v for v in ("segmentation", "instances", "coverage", "overlap_partial", "overlap_full") if v in lab]
+        keep = [v for v in ("segmentation", "instances", "coverage", "overlap_partial", "overlap_full", "class_mask") + _OBJECT_VARS
+                if v in lab]
         ds = ds.merge(lab[keep].assign_coords(x=ds.x, y=ds.y), compat="override", join="override")
     ds = ds.drop_vars([v for v in ("spatial_ref",) if v in ds.coords])
     ds.attrs = {"sample_id": cell.id, "crs": cell.crs.to_string(), "transform": list(cell.transform)[:6],
                 "normalization": json.dumps(recipe(cfg.normalization).to_dict())}
+    if labels is not None: ds.attrs["annotated"] = list(annotated if annotated is not None else cfg.classes)
     site = next((str(s.properties["worldsat:site"]) for s in chosen if s.properties.get("worldsat:site")), "")
     extra = {}
     if tgt is not None:
@@ -1419,3 +1432,95 @@ def validate(out) -> list:
     try: recipe(cfg.normalization).from_dict(json.loads((out/"normalization.json").read_text()))
     except (WorldsatError, ValueError) as err: problems.append(f"normalization.json: {getattr(err, 'message', err)}")
     return problems
+
+# %% ../../nbs/17_data.dataset.ipynb #bd243226
+_SATLAS_NORMALIZATION = {"sentinel2": "satlas-s2-tci"}   # Satlas's PNGs are model inputs already: TCI / 255, other bands / 8160
+
+def _satlas_time(scene:str):
+    "The acquisition time in a Satlas scene folder's name (e.g. S2A_MSIL1C_20160808T181452_...), or None."
+    m = re.search(r"(?<!\d)(\d{8})T(\d{6})", scene) or re.search(r"(?<!\d)(\d{8})(?!\d)", scene)
+    if not m: return None
+    try: return pd.Timestamp("".join(m.groups()))
+    except ValueError: return None
+
+def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label folders and {modality}/{scene}/{band}/ image PNGs
+                      out, # the worldsat dataset folder to write (new)
+                      modality:str="sentinel2", # the image folder (zoom-13 tiles; only 'sentinel2' has a normalization recipe)
+                      bands:Sequence[str]|None=None, # band folders, in channel order (None: tci, b05, b06, b07, b08, b11, b12)
+                      categories:Sequence[str]|None=None, # vector categories to keep (None: every one a vector.json annotates)
+                      split:dict|None=None, # split fractions (None: all samples in 'train')
+                      split_block_m:float=2000.0, # side of the blocks the spatial split deals out
+                      seed:int=0,
+                     ) -> Path:
+    """Convert Satlas static label folders and their images into a worldsat dataset (the layout `build` writes): one
+    sample per zoom-13 tile with labels, its scenes (those with every band on the tile, in time order) as the time series
+    (`clear`: pixels not black in every band), its vector labels drawn and tabled as a build draws them, and the categories
+    its `vector.json` annotates (empty ones included: negatives) as the sample's `annotated`."""
+    from worldsat.data.satlas import iter_satlas_images, list_label_tiles, read_satlas_image, read_static_labels, satlas_tile_cell
+    root = Path(satlas_root)
+    if not root.is_dir(): raise InvalidInput(f"Satlas root {str(satlas_root)!r} is not a folder", fix="pass the folder holding static/ and sentinel2/")
+    if modality not in _SATLAS_NORMALIZATION:
+        raise InvalidInput(f"modality {modality!r}: only {sorted(_SATLAS_NORMALIZATION)} Satlas images convert (zoom-13 tiles with a normalization recipe)",
+                           fix="pass modality='sentinel2'")
+    bands = list(bands) if bands is not None else ["tci", "b05", "b06", "b07", "b08", "b11", "b12"]
+    out = output_dir(out, what="dataset folder")
+    if out.exists() and any(out.iterdir()): raise OutputExists(f"{out} is not empty", fix="convert into a new folder")
+    found = {}
+    for scene, band, tile, _ in iter_satlas_images(root, modality): found.setdefault(tile, {}).setdefault(scene, set()).add(band)
+    tiles = [t for t in list_label_tiles(root) if any(set(bands) <= have for have in found.get(t, {}).values())]
+    if not tiles: raise NoScenesFound(f"no static label tile of {root} has {modality} images with bands {bands}",
+                                      fix="check the bands (band folder names, e.g. tci, b05) and that images and labels share tiles")
+    labels = {t: read_static_labels(root, t) for t in tiles}
+    cats = list(categories) if categories is not None else sorted({c for t in tiles for c in labels[t].vectors.attrs["annotated"]})
+    if not cats: raise InvalidInput(f"the vector.json files of {root} annotate no category", fix="convert a root with vector labels")
+    channels = [c for b in bands for c in (["TCI_R", "TCI_G", "TCI_B"] if b == "tci" else [b.upper()])]
+    series = {t: sorted((s for s, have in found[t].items() if set(bands) <= have), key=lambda s: (_satlas_time(s) or pd.Timestamp(0), s)) for t in tiles}
+    times = [_satlas_time(s) for ss in series.values() for s in ss]
+    if any(x is None for x in times):
+        bad = next(s for ss in series.values() for s in ss if _satlas_time(s) is None)
+        raise InvalidInput(f"scene folder {bad!r} names no date (YYYYMMDD)", fix="rename it as Satlas names its images, or leave it out")
+    geoms = [satlas_tile_cell(*t).geometry_wgs84() for t in tiles]
+    first = read_satlas_image(root, series[tiles[0]][0], bands[0], tiles[0], modality)
+    size = int(first.shape[0])
+    cfg = BuildConfig(aoi=list(shapely.union_all(geoms).bounds), start=str(min(times).date()), end=str(max(times).date()),
+                      catalog=f"satlas:{root.name}", collection=f"satlas-{modality}", bands=channels, grid="mercator",
+                      cell_size=size, zoom=13, labels=str(root), classes=cats, normalization=_SATLAS_NORMALIZATION[modality],
+                      split=split or {"train": 1.0}, split_block_m=split_block_m, seed=seed)
+    new_root, before = _new_root(out), (set(os.listdir(out)) if out.is_dir() else set())
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        write_json(out/"config.json", cfg.to_dict())
+        (out/"samples.zarr").mkdir(exist_ok=True)
+        write_json(out/"samples.zarr"/".zgroup", {"zarr_format": 2})
+        write_json(out/"samples.zarr"/".zattrs", _ROOT_ATTRS)
+        write_json(out/"source.json", {"collection": cfg.collection, "collection_title": f"SatlasPretrain {modality} images and labels",
+                                       "license": "other", "license_links": [{"rel": "license", "href": "https://github.com/allenai/satlas/blob/main/DataLicense",
+                                                                              "type": "text/html", "title": "ODC-BY (labels); source licences (images)"}]})
+        cells = []
+        for t in tiles:
+            arrs = [np.concatenate([np.atleast_3d(read_satlas_image(root, s, b, t, modality)).transpose(2, 0, 1) for b in bands]) for s in series[t]]
+            shapes = {a.shape for a in arrs}
+            if shapes != {(len(channels), size, size)}:
+                raise InvalidInput(f"the images of tile {t[0]}_{t[1]} have shapes {sorted(shapes)}, not {size} x {size} px in every band",
+                                   fix="convert images of one size (e.g. the full 512 px tiles, or Satlas's small versions alone)")
+            img = np.stack(arrs)                                         # (time, band, y, x)
+            cell = satlas_tile_cell(*t, tile_size=size)
+            cell = Cell(cell.crs, cell.transform, cell.width, cell.height, f"{t[0]}_{t[1]}")
+            cells.append(cell)
+            ds = xr.Dataset({"image": (("time", "band", "y", "x"), img), "clear": (("time", "y", "x"), (img != 0).any(1))},
+                            coords={"time": [_satlas_time(s).to_datetime64() for s in series[t]], "band": channels,
+                                    "item_id": ("time", list(series[t])), "scale": (("time", "band"), np.ones(img.shape[:2])),
+                                    "offset": (("time", "band"), np.zeros(img.shape[:2])),
+                                    "y": cell.transform.f + cell.transform.e * (np.arange(cell.height) + 0.5),
+                                    "x": cell.transform.c + cell.transform.a * (np.arange(cell.width) + 0.5)})
+            ds["image"].attrs = {"nodata": 0}
+            lab = labels[t]
+            vec = lab.vectors[lab.vectors.category.isin(cats)].reset_index(drop=True)
+            vec = vec.assign(id=[f"{cell.id}-{i}" for i in range(len(vec))])
+            annotated = [c for c in lab.vectors.attrs["annotated"] if c in cats]
+            entry = _write_sample(cell, ds, [], cfg, out, labels=vec, annotated=annotated)
+            write_json(_entry_path(out, cell.id), entry)
+        finish(out, cfg, cells)
+    except BaseException:
+        _undo(out, new_root, before); raise          # nothing half-written is left
+    return out

@@ -23,7 +23,8 @@ from ..core import CorruptFile, InvalidInput, UnknownName
 from ..geo import Cell, WGS84, _crs, _is_dir, _is_file, _polygons, _reproject, _short, _transformer, geojson_crs, utm_crs
 
 # %% auto #0
-__all__ = ['class_codes', 'read_labels', 'prepare_labels', 'rasterize_labels', 'points_to_pixels', 'point_heatmap']
+__all__ = ['LABEL_TYPES', 'class_codes', 'read_labels', 'feature_properties', 'prepare_labels', 'rasterize_labels',
+           'points_to_pixels', 'point_heatmap']
 
 # %% ../../nbs/14_data.labels.ipynb #4a684f1c
 def class_codes(classes) -> dict:
@@ -51,6 +52,7 @@ def _class_table(codes:dict) -> tuple:
     return uniq, ["+".join(str(k) for k, v in codes.items() if v == c) for c in uniq]
 
 # %% ../../nbs/14_data.labels.ipynb #8293ff0e
+_MAX_WIDTH_M = 100.0  # the widest line `line_width_property` may ask for (metres): the margin searched around a cell
 _KINDS = {"Polygon": "polygon", "MultiPolygon": "polygon", "Point": "point", "MultiPoint": "point",
           "LineString": "line", "MultiLineString": "line", "LinearRing": "line"}
 
@@ -202,6 +204,44 @@ def _check_labels(labels, column:str):
 def _ids(labels) -> np.ndarray:
     return (labels["id"] if "id" in labels.columns else pd.Series(labels.index, index=labels.index)).astype(str).to_numpy()
 
+_NOT_PROPS = {"id", "label_type", "properties", "code", "kind", "row"}
+
+def _jsonable(v):
+    "A property value as JSON takes it (None for missing values)."
+    if isinstance(v, np.generic): v = v.item()
+    if v is None or (isinstance(v, float) and not math.isfinite(v)): return None
+    if isinstance(v, (str, bool, int, float)): return v
+    if isinstance(v, (list, tuple, np.ndarray)): return [_jsonable(x) for x in v]
+    if isinstance(v, dict): return {str(k): _jsonable(x) for k, x in v.items()}
+    return str(v)
+
+def _properties(labels, rows, column:str="category") -> list:
+    "`feature_properties` of the features at positions `rows`, each column read once."
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = [c for c in labels.columns if c not in _NOT_PROPS and c != column and c != labels.geometry.name]
+    raw = labels["properties"].to_numpy()[rows] if "properties" in labels.columns else [None] * len(rows)
+    vals = {c: labels[c].to_numpy()[rows] for c in cols}
+    out = []
+    for k, pos in enumerate(rows):
+        d, r = {}, raw[k]
+        if isinstance(r, str) and r.strip():
+            try: r = json.loads(r)
+            except ValueError: raise InvalidInput(f"labels: feature {pos} has properties {r[:80]!r} that are not JSON",
+                                                  fix="write properties as a JSON object text, or as columns") from None
+        if isinstance(r, dict): d.update({str(a): _jsonable(b) for a, b in r.items()})
+        for c in cols: d[str(c)] = _jsonable(vals[c][k])
+        out.append({a: b for a, b in d.items() if b is not None})
+    return out
+
+def feature_properties(labels:gpd.GeoDataFrame, # labels
+                       pos:int, # position of the feature in `labels`
+                       column:str="category", # the class column (not a property)
+                      ) -> dict:
+    """The properties of one feature: its `properties` (a JSON object, or its text, as SatlasPretrain and the sample world
+    keep them) and the values of its other columns (but `id`, `label_type`, the class column and the geometry); missing
+    values left out."""
+    return _properties(labels, [pos], column)[0]
+
 def _check_metres(name, v):
     if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v <= 0):
         raise InvalidInput(f"{name}={v!r} is not a positive number of metres", fix=f"pass e.g. {name}=5")
@@ -230,11 +270,15 @@ def prepare_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class colu
                    points_radius_m:float|None=None, # draw points as discs of this radius in metres
                    repair:bool=True, # repair invalid polygons with `shapely.make_valid`; False raises instead
                    ignore_unknown:bool=False, # skip labels whose class is not in `classes` instead of raising
+                   line_width_property:str|None=None, # lines with this property (metres, e.g. "width_m") are drawn that wide
+                   min_px:float=0, # draw lines and points at least this many pixels wide (e.g. 1.5: never thinner than a pixel)
                   ) -> gpd.GeoDataFrame:
     "The labels that reach `cell`, in its CRS, buffered and clipped to it, in input order; `.attrs` holds a report."
     cell, codes = _as_cell(cell), class_codes(classes)
     _check_labels(labels, column)
     _check_metres("buffer_lines_m", buffer_lines_m); _check_metres("points_radius_m", points_radius_m)
+    if isinstance(min_px, bool) or not isinstance(min_px, (int, float, np.number)) or not 0 <= min_px < 1e6:
+        raise InvalidInput(f"min_px={min_px!r} is not a number of pixels >= 0", fix="pass e.g. min_px=1.5")
     ids, values = _ids(labels), labels[column]
     known = values.isin(list(codes)).to_numpy()
     report = {"ignored": 0, "ignored_ids": [], "repaired": 0, "repaired_ids": [], "dropped": 0, "dropped_ids": []}
@@ -255,7 +299,9 @@ def prepare_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class colu
                                fix=f"pass {name}= (metres) to draw them, or leave them out of labels or classes")
     local, m_per_unit = _local_metric(cell)
     px = max(cell.resolution)
-    near, src_box = _near(labels, cell, 2 * px + 2 * max(buffer_lines_m or 0, points_radius_m or 0) / m_per_unit)
+    floor_m = min_px * px * m_per_unit / 2            # the least half width (radius) drawn, in metres
+    wide = _MAX_WIDTH_M if line_width_property else 0
+    near, src_box = _near(labels, cell, 2 * px + 2 * max(buffer_lines_m or 0, points_radius_m or 0, wide, floor_m) / m_per_unit)
     skipped = [ids[i] for i in near if not known[i]]
     report.update(ignored=len(skipped), ignored_ids=skipped)
     near = [i for i in near if known[i]]
@@ -284,17 +330,23 @@ def prepare_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class colu
             g = _reproject(g, labels.crs, cell.crs, step=None if kind == "point" else step)
             if kind == "polygon" and not g.is_valid: g = _polygonal(shapely.make_valid(g))
             if g is None: continue
-        if kind == "point": g = _buffer_m(g, points_radius_m, cell, local, m_per_unit)
-        elif kind == "line": g = _buffer_m(g, buffer_lines_m, cell, local, m_per_unit)
+        if kind == "point": g = _buffer_m(g, max(points_radius_m, floor_m), cell, local, m_per_unit)
+        elif kind == "line":
+            half = buffer_lines_m
+            if line_width_property:
+                wd = feature_properties(labels, i, column).get(line_width_property)
+                if isinstance(wd, (int, float)) and not isinstance(wd, bool) and 0 < wd <= 2 * _MAX_WIDTH_M: half = wd / 2
+            g = _buffer_m(g, max(half, floor_m), cell, local, m_per_unit)
         g = _polygonal(shapely.clip_by_rect(g, *clip))
         if g is None or g.area == 0: continue
-        rows.append((ids[i], values.iloc[i], codes[values.iloc[i]], kind, g))
+        rows.append((ids[i], values.iloc[i], codes[values.iloc[i]], kind, g, i))
     if invalid:
         raise InvalidInput(f"labels {[ids[i] for i in invalid][:10]} are invalid polygons "
                            f"(the first: {explain_validity(geoms[invalid[0]])})",
                            fix="pass repair=True to fix them with shapely.make_valid, or fix the geometries")
     report["repaired"], report["dropped"] = len(report["repaired_ids"]), len(report["dropped_ids"])
-    cols = {"id": [r[0] for r in rows], column: [r[1] for r in rows], "code": [r[2] for r in rows], "kind": [r[3] for r in rows]}
+    cols = {"id": [r[0] for r in rows], column: [r[1] for r in rows], "code": [r[2] for r in rows], "kind": [r[3] for r in rows],
+            "row": np.array([r[5] for r in rows], dtype=np.int64)}
     out = gpd.GeoDataFrame(cols, geometry=[r[4] for r in rows], crs=cell.crs)
     out.attrs = report
     return out
@@ -314,6 +366,57 @@ def _coverage_by_feature(geoms:list, cell:Cell) -> list:
         out[int(k)] = (np.asarray(ids, dtype=np.int64), np.asarray(cov, dtype=np.float64))
     return out
 
+# %% ../../nbs/14_data.labels.ipynb #ebe60412
+LABEL_TYPES = ("point", "polygon", "polyline", "property", "classification") # SatlasPretrain's label types
+_TYPE_OF_KIND = {"point": "point", "polygon": "polygon", "line": "polyline"}
+
+def _px_bounds(geoms, cell:Cell) -> np.ndarray:
+    "Bounds of `geoms` (in the cell's CRS) in pixel coordinates x0, y0, x1, y1 ((0, 0): the cell's top-left corner)."
+    t = cell.transform
+    b = shapely.bounds(np.asarray(geoms, dtype=object)).reshape(-1, 4)
+    xs, ys = (b[:, [0, 2]] - t.c) / t.a, (b[:, [3, 1]] - t.f) / t.e     # north-up: the top (max y) is the smaller row
+    return np.column_stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]])
+
+def _class_masks(unions:dict, cell:Cell, uniq:list, all_touched:bool) -> np.ndarray:
+    """Per class, the pixels that its shapes (`unions`: code -> their union) cover: pixel centres inside (or, with
+    `all_touched`, every pixel touched, as rasterio draws); overlaps between classes kept. (class, y, x) bool."""
+    masks = np.zeros((len(uniq),) + tuple(cell.shape), bool)
+    c = _coords(cell)
+    xx, yy = np.meshgrid(c["x"], c["y"])
+    for code, u in unions.items():
+        j = uniq.index(code)
+        if all_touched: masks[j] = rfeatures.rasterize([(u, 1)], out_shape=cell.shape, transform=cell.transform, fill=0,
+                                                       all_touched=True, dtype="uint8").astype(bool)
+        else:
+            shapely.prepare(u)
+            masks[j] = shapely.contains_xy(u, xx, yy)
+    return masks
+
+
+def _add_objects(ds:xr.Dataset, labels, prep, cell:Cell, column:str) -> xr.Dataset:
+    "`ds` with the objects table along `instance`: category, label type, pixel box and centre, properties as JSON text."
+    n = len(prep)
+    t = cell.transform
+    types, centres = [], np.zeros((n, 2))
+    props = [json.dumps(p, sort_keys=True, ensure_ascii=False) for p in _properties(labels, prep["row"].to_numpy(), column)]
+    given = labels["label_type"].to_numpy() if "label_type" in labels.columns else None
+    for k, (r, kind, g) in enumerate(zip(prep["row"], prep["kind"], prep.geometry)):
+        lt = str(given[r]) if given is not None and str(given[r]) in LABEL_TYPES else _TYPE_OF_KIND[kind]
+        types.append(lt)
+        if kind == "point":               # the point itself, not the disc drawn around it
+            p = labels.geometry.iloc[r]
+            p = p if labels.crs.equals(cell.crs) else _reproject(p, labels.crs, cell.crs)
+            c = shapely.centroid(p)
+        else: c = shapely.centroid(g)
+        centres[k] = ((c.x - t.c) / t.a, (c.y - t.f) / t.e)
+    bbox = _px_bounds(prep.geometry.to_numpy(), cell) if n else np.zeros((0, 4))
+    return ds.assign(
+        instance_category=("instance", np.asarray([str(v) for v in prep[column]], dtype=str)),
+        instance_type=("instance", np.asarray(types, dtype=str)),
+        instance_bbox=(("instance", "box"), bbox.astype(np.float32), {"columns": "x0 y0 x1 y1 (pixels)"}),
+        instance_centre=(("instance", "xy"), centres.astype(np.float32), {"columns": "x y (pixels)"}),
+        instance_properties=("instance", np.asarray(props, dtype=str)))   # (no coordinates on box, xy: each would be one more array to write)
+
 # %% ../../nbs/14_data.labels.ipynb #215c14e6
 def rasterize_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class column
                      cell, # the grid cell to draw on (a `Cell`, or an odc-geo GeoBox)
@@ -325,13 +428,17 @@ def rasterize_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class co
                      repair:bool=True, # repair invalid polygons with `shapely.make_valid`; False raises instead
                      ignore_unknown:bool=False, # skip labels whose class is not in `classes` instead of raising
                      eps:float=1e-3, # tolerance of the overlap masks, as a share of one pixel
+                     line_width_property:str|None=None, # lines with this property (metres, e.g. "width_m") are drawn that wide
+                     min_px:float=0, # draw lines and points at least this many pixels wide
+                     objects:bool=False, # also the objects table (`instance_*`) and per-class masks (`class_mask`)
                     ) -> xr.Dataset:
     "Segmentation, instances, per-class coverage and overlap masks of `labels` on `cell` (see the text above)."
     cell, codes = _as_cell(cell), class_codes(classes)
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not 0 <= eps < 0.5:
         raise InvalidInput(f"eps={eps!r} is not a share of a pixel in [0, 0.5)", fix="pass e.g. eps=1e-3")
     uniq, names = _class_table(codes)
-    prep = prepare_labels(labels, cell, codes, column, buffer_lines_m, points_radius_m, repair, ignore_unknown)
+    prep = prepare_labels(labels, cell, codes, column, buffer_lines_m, points_radius_m, repair, ignore_unknown,
+                          line_width_property, min_px)
     (h, w), n = cell.shape, len(prep)
     inst = np.zeros((h, w), np.int32)
     cover = np.zeros((len(uniq), h * w))
@@ -365,7 +472,9 @@ def rasterize_labels(labels:gpd.GeoDataFrame, # labels with a CRS and a class co
     ds.attrs = {**prep.attrs, "labels_in_cell": n, "overlap_eps": eps, "cell": cell.id,
                 "segmentation_codes": "0 = no label; " + ", ".join(f"{c} = {nm}" for c, nm in zip(uniq, names))}
     if not n: ds.attrs["note"] = "no labels in the cell: every layer is zero"
-    return _georef(ds, cell)
+    if objects: ds["class_mask"] = (("class", "y", "x"), _class_masks(dict(zip(present, unions)) if n else {}, cell, uniq, all_touched))
+    ds = _georef(ds, cell)
+    return _add_objects(ds, labels, prep, cell, column) if objects else ds   # the table has no grid: added after the CRS
 
 # %% ../../nbs/14_data.labels.ipynb #46985a4e
 def _point_rows(labels, cell:Cell, margin:float=0.0) -> pd.DataFrame:

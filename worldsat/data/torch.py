@@ -22,9 +22,10 @@ from ..core import (BandMismatch, Channel, CorruptFile, DataUnavailable, Incompa
 from ..core import _apply_channel   # the per-channel formula of `Normalization.apply`
 
 # %% auto #0
-__all__ = ['SATLAS_BANDS', 'SSL4EO_BANDS', 'BEN_CLASSES', 'BEN_BANDS', 'CONFIGILM_VERSION', 'EOLEARN_LULC', 'EOLEARN_L1C_BANDS',
-           'as_normalization', 'select_channels', 'check_normalization', 'normalize_dn', 'time_steps', 'pad_time',
-           'WorldsatDataset', 'RandomFlipRotate', 'RandomCrop', 'worldsat_collate', 'worldsat_dataloaders',
+__all__ = ['TASK_KINDS', 'SATLAS_BANDS', 'SSL4EO_BANDS', 'BEN_CLASSES', 'BEN_BANDS', 'CONFIGILM_VERSION', 'EOLEARN_LULC',
+           'EOLEARN_L1C_BANDS', 'as_normalization', 'select_channels', 'check_normalization', 'normalize_dn',
+           'time_steps', 'pad_time', 'WorldsatDataset', 'RandomFlipRotate', 'RandomCrop', 'worldsat_collate',
+           'worldsat_dataloaders', 'check_task', 'task_target', 'label_summary', 'check_tasks', 'tasks_from_dataset',
            'SatlasDataset', 'SSL4EODataset', 'multi_hot', 'BigEarthNetV2Dataset', 'configilm_benv2', 'majority_label',
            'block_splits', 'EOPatchDataset', 'PatchLabels']
 
@@ -137,10 +138,11 @@ def _compose(transform):
         return d
     return _all
 
-def _sample_dict(image, clear, mask, targets:dict, sample_id:str, transform) -> dict:
+def _sample_dict(image, clear, mask, targets:dict, sample_id:str, transform, tasks:dict|None=None) -> dict:
     d = {"image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
          "clear": torch.from_numpy(np.ascontiguousarray(clear, dtype=bool)), "time_mask": torch.from_numpy(mask),
          **{k: torch.from_numpy(np.array(v, order="C")) for k, v in targets.items()}, "sample_id": sample_id}
+    if tasks is not None: d["targets"] = {k: _as_torch(v) for k, v in tasks.items()}
     return transform(d) if transform is not None else d
 
 def _corrupt(root, sid:str, e:Exception) -> CorruptFile:
@@ -158,6 +160,7 @@ class WorldsatDataset(Dataset):
                  targets:Sequence[str]=("segmentation",), # label rasters to return
                  transform:Callable|Sequence[Callable]|None=None, # applied to each sample dict (e.g. `RandomFlipRotate`)
                  model_normalization=None, # the recipe a model was trained with: must agree with the one applied
+                 tasks:Sequence[dict]|None=None, # task dicts: each sample's `targets[name]` (see `check_task`, `tasks_from_dataset`)
                 ):
         from worldsat.data.dataset import read_index
         idx = read_index(root, columns=["sample_id", "status", "split"], geo=False)   # checks the folder and the index
@@ -197,6 +200,8 @@ class WorldsatDataset(Dataset):
                 raise IncompatibleWeights("the data is not normalized (normalization=False) but the model expects a recipe",
                                           fix="leave normalization at its default or pass the model's recipe")
             check_normalization(self.normalization, model_normalization)
+        self.tasks = None if tasks is None else [dict(t) for t in tasks]
+        self._tasks = None if tasks is None else check_tasks(tasks, root)
         if first is not None:
             absent = [t for t in self.targets if t not in first]
             if absent: raise InvalidInput(f"dataset {root} has no label rasters {absent}",
@@ -235,12 +240,17 @@ class WorldsatDataset(Dataset):
         else: img = normalize_dn(dn, sub, self.normalization, scale, offset)
         clear = g["clear"].get_orthogonal_selection((keep,))
         targets = {t: g[t][:].astype(_TARGET_DTYPES.get(t, g[t].dtype)) for t in self.targets}
+        tasks = None
+        if self._tasks is not None:
+            lab = _labels_of(g, self.classes)
+            tasks = {t["name"]: task_target(t, lab) for t in self._tasks}
         return _sample_dict(pad_time(img, self.times), pad_time(clear, self.times, False), _time_mask(len(keep), self.times),
-                            targets, sid, self.transform)
+                            targets, sid, self.transform, tasks)
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.root!r}, split={self.split!r}: {len(self)} samples, "
-                f"channels {self.channels}, times={self.times}, targets {list(self.targets)})")
+                f"channels {self.channels}, times={self.times}, targets {list(self.targets)}"
+                + (f", tasks {[t['name'] for t in self._tasks]})" if self._tasks else ")"))
 
 # %% ../../nbs/18_data.torch.ipynb #a5b2d9a1
 def _spatial_keys(d:dict) -> list:
@@ -249,6 +259,42 @@ def _spatial_keys(d:dict) -> list:
 
 def _flip(a, axis:int): return torch.flip(a, (axis,)) if torch.is_tensor(a) else np.flip(a, axis).copy()
 def _rot90(a, k:int): return torch.rot90(a, k, (-2, -1)) if torch.is_tensor(a) else np.rot90(a, k, (-2, -1)).copy()
+
+def _map_targets(d:dict, hw:tuple, spatial, boxes) -> dict:
+    """`d` with its task targets (`d["targets"]`) moved like the image: `spatial(a)` on every array whose last two
+    dimensions are the image's, `boxes(target)` on each per-object target (a dict with `boxes`), which returns it moved."""
+    if "targets" not in d: return d
+    out = {}
+    for name, t in d["targets"].items():
+        if isinstance(t, dict):
+            t = {k: spatial(v) if k != "boxes" and hasattr(v, "shape") and len(v.shape) >= 2 and tuple(v.shape[-2:]) == hw else v
+                 for k, v in t.items()}
+            out[name] = boxes(t) if "boxes" in t else t
+        else: out[name] = spatial(t) if hasattr(t, "shape") and len(t.shape) >= 2 and tuple(t.shape[-2:]) == hw else t
+    return {**d, "targets": out}
+
+def _flip_boxes(t:dict, size:float, axis:int) -> dict:
+    "Boxes xyxy flipped along x (axis 0) or y (axis 1) in an image `size` pixels wide (or high)."
+    b = t["boxes"].clone()
+    b[:, axis], b[:, axis + 2] = size - t["boxes"][:, axis + 2], size - t["boxes"][:, axis]
+    return {**t, "boxes": b}
+
+def _rot_boxes(t:dict, k:int, h:int, w:int) -> dict:
+    "Boxes xyxy turned as `torch.rot90(image, k, (-2, -1))` turns an `h` x `w` image: each quarter turn maps (x, y) to (y, w - x)."
+    b = t["boxes"]
+    for _ in range(k % 4):
+        b = torch.stack([b[:, 1], w - b[:, 2], b[:, 3], w - b[:, 0]], 1) if len(b) else b
+        h, w = w, h
+    return {**t, "boxes": b}
+
+def _crop_boxes(t:dict, y0:int, x0:int, ch:int, cw:int) -> dict:
+    "Boxes shifted into a `ch` x `cw` window at (`y0`, `x0`) and clipped to it; objects left with no area dropped from every per-object array."
+    b = t["boxes"] - torch.tensor([x0, y0, x0, y0], dtype=t["boxes"].dtype)
+    b = torch.stack([b[:, 0].clamp(0, cw), b[:, 1].clamp(0, ch), b[:, 2].clamp(0, cw), b[:, 3].clamp(0, ch)], 1) if len(b) else b
+    keep = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]) if len(b) else torch.zeros(0, dtype=torch.bool)
+    n = len(keep)
+    return {k: b[keep] if k == "boxes" else v[keep] if k != "valid" and hasattr(v, "shape") and len(v.shape) >= 1 and v.shape[0] == n else v
+            for k, v in t.items()}
 
 class _RandomTransform:
     "Base of worldsat's random transforms: a numpy generator per process, seeded from `seed` and the worker's seed."
@@ -273,13 +319,17 @@ class RandomFlipRotate(_RandomTransform):
         k = int(rng.integers(1, 4)) if rot else 0
         if h != w and k % 2: k = 2
         out = dict(d)
-        for key in _spatial_keys(d):
-            a = out[key]
+        def move(a):
             if lr: a = _flip(a, -1)
             if ud: a = _flip(a, -2)
             if k: a = _rot90(a, k)
-            out[key] = a
-        return out
+            return a
+        def move_boxes(t):
+            if lr: t = _flip_boxes(t, w, 0)
+            if ud: t = _flip_boxes(t, h, 1)
+            return _rot_boxes(t, k, h, w) if k else t
+        for key in _spatial_keys(d): out[key] = move(out[key])
+        return _map_targets(out, (h, w), move, move_boxes)
     def __repr__(self): return f"RandomFlipRotate(p={self.p}, seed={self.seed})"
 
 class RandomCrop(_RandomTransform):
@@ -297,14 +347,36 @@ class RandomCrop(_RandomTransform):
         y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
         out = dict(d)
         for key in _spatial_keys(d): out[key] = out[key][..., y0:y0 + ch, x0:x0 + cw]
-        return out
+        return _map_targets(out, (h, w), lambda a: a[..., y0:y0 + ch, x0:x0 + cw], lambda t: _crop_boxes(t, y0, x0, ch, cw))
     def __repr__(self): return f"RandomCrop(size={self.size}, seed={self.seed})"
 
 # %% ../../nbs/18_data.torch.ipynb #18f5ec01
 _TIME_KEYS = {"image": 0, "clear": False, "time_mask": False}
 
+def _stack(vals:list, what:str):
+    shapes = {tuple(v.shape) for v in vals}
+    if len(shapes) > 1:
+        raise InvalidInput(f"cannot stack {what} of shapes {sorted(shapes)}",
+                           fix="crop the samples to one size (RandomCrop) or use samples of one size")
+    return torch.stack(vals)
+
+def _collate_targets(targets:list) -> dict:
+    """Task targets of a batch: dense ones stacked (a dict's entries each), per-object ones (dicts with `boxes`) kept as a
+    list of per-sample dicts (torchvision's detection targets)."""
+    names = list(targets[0])
+    if any(list(t) != names for t in targets):
+        raise InvalidInput(f"samples have different tasks: {sorted({tuple(t) for t in targets})}", fix="use one reader and one task list per batch")
+    out = {}
+    for n in names:
+        vals = [t[n] for t in targets]
+        if isinstance(vals[0], dict) and "boxes" in vals[0]: out[n] = list(vals)
+        elif isinstance(vals[0], dict): out[n] = {k: _stack([torch.as_tensor(v[k]) for v in vals], f"target {n!r} {k!r}") for k in vals[0]}
+        else: out[n] = _stack([torch.as_tensor(v) for v in vals], f"target {n!r}")
+    return out
+
 def worldsat_collate(items:Sequence[dict]) -> dict:
-    "Stack sample dicts into a batch dict: `image` (B, T, C, H, W), `clear` (B, T, H, W), targets (B, ...)."
+    """Stack sample dicts into a batch dict: `image` (B, T, C, H, W), `clear` (B, T, H, W), targets (B, ...); task targets
+    (`targets`) stacked where dense, per-object ones (detect, instance, property) as a list of per-sample dicts."""
     if not items: raise InvalidInput("cannot collate an empty list of samples", fix="use a non-empty batch")
     keys = list(items[0])
     if any(list(it) != keys for it in items):
@@ -313,6 +385,7 @@ def worldsat_collate(items:Sequence[dict]) -> dict:
     out = {}
     for k in keys:
         vals = [it[k] for it in items]
+        if k == "targets" and isinstance(vals[0], dict): out[k] = _collate_targets(vals); continue
         if not (torch.is_tensor(vals[0]) or isinstance(vals[0], np.ndarray)):
             out[k] = list(vals); continue
         vals = [torch.as_tensor(v) for v in vals]
@@ -345,19 +418,309 @@ def worldsat_dataloaders(root, # the dataset folder
                          num_workers:int=0, # worker processes per loader
                          device=None, # where batches go (None: where they are made)
                          model_normalization=None, # the model's recipe, checked against the data's
+                         tasks:Sequence[dict]|None=None, # task dicts: batches carry `targets[task name]` (see `WorldsatDataset`)
                         ):
     "fastai `DataLoaders` over a worldsat dataset's train and validation splits."
     with quiet_import():                  # without torch's jit.script FutureWarning, which fastai's import triggers
         from fastai.data.core import DataLoaders
         from fastai.data.load import DataLoader
     if target is not None and target not in targets: targets = tuple(targets) + (target,)
-    kw = dict(bands=bands, times=times, normalization=normalization, targets=targets, model_normalization=model_normalization)
+    kw = dict(bands=bands, times=times, normalization=normalization, targets=targets, model_normalization=model_normalization, tasks=tasks)
     train = WorldsatDataset(root, train_split, transform=train_transform, **kw)
     valid = WorldsatDataset(root, valid_split, **kw)
     if not len(train): raise InvalidInput(f"dataset {root} has no {train_split!r} samples", fix="see its index.parquet `split` column")
     dl = partial(DataLoader, bs=bs, num_workers=num_workers, create_batch=partial(_fastai_batch, target=target),
                  retain=_keep_batch, device=device)
     return DataLoaders(dl(train, shuffle=True), dl(valid, shuffle=False), path=Path(root), device=device)
+
+# %% ../../nbs/18_data.torch.ipynb #54b35d6d
+TASK_KINDS = ("segment", "bin_segment", "regress", "classify", "detect", "instance", "polyline", "property")
+_TASK_KEYS = {"name", "kind", "classes", "categories", "property", "point_box_px"}
+_OBJECT_KINDS = ("detect", "instance", "property")   # targets with one entry per object: lists in a batch
+
+def _task_error(task, msg:str, fix:str) -> InvalidInput:
+    name = task.get("name") if isinstance(task, dict) else None
+    return InvalidInput(f"task {name!r}: {msg}" if name is not None else msg, fix=fix)
+
+def _names(v, what:str, task) -> list|None:
+    if v is None: return None
+    if isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(isinstance(x, str) and x for x in v) or not v:
+        raise _task_error(task, f"{what} {v!r} is not a non-empty list of names", f"pass {what} as a list such as ['wheat', 'maize']")
+    dup = sorted({x for x in v if list(v).count(x) > 1})
+    if dup: raise _task_error(task, f"{what} names {dup} more than once", f"list each of {what} once")
+    return list(v)
+
+def check_task(task:dict) -> dict:
+    """`task` checked and completed: `classes`, `categories` (a dict {category: class index}, 1-based for the kinds with a
+    background, else 0-based), `property` and `point_box_px` set; `InvalidInput` naming the task and the problem."""
+    if not isinstance(task, dict): raise InvalidInput(f"task {task!r} is not a dict", fix='pass e.g. {"name": "crops", "kind": "segment", "classes": ["wheat", "maize"]}')
+    name = task.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise InvalidInput(f"task name {name!r} is not a name of letters, digits, '_' and '-'",
+                           fix="name it e.g. 'crop_type' (the name keys the model's heads and the command line's --tasks)")
+    extra = sorted(set(task) - _TASK_KEYS)
+    if extra: raise _task_error(task, f"keys {extra} are not task settings", f"use only {sorted(_TASK_KEYS)}")
+    kind = task.get("kind")
+    if kind not in TASK_KINDS: raise _task_error(task, f"kind {kind!r} is not known", f"use one of {list(TASK_KINDS)}")
+    classes, prop = _names(task.get("classes"), "classes", task), task.get("property")
+    if prop is not None and (not isinstance(prop, str) or not prop): raise _task_error(task, f"property {prop!r} is not a name", "pass the property's name, e.g. 'height_m'")
+    box = task.get("point_box_px", 8)
+    if isinstance(box, bool) or not isinstance(box, (int, np.integer)) or box < 1:
+        raise _task_error(task, f"point_box_px {box!r} is not a whole number of pixels >= 1", "pass e.g. point_box_px=8")
+    cats = task.get("categories")
+    if kind in ("regress", "property") or (kind == "classify" and prop is not None):
+        if prop is None: raise _task_error(task, f"a {kind} task needs a property", "name the property, e.g. 'height_m'")
+        cats = _names(cats if cats is not None else None, "categories", task)
+        if cats is None: raise _task_error(task, f"a {kind} task needs categories (the objects that carry {prop!r})", "pass categories=['building']")
+        if kind == "regress" and classes is not None: raise _task_error(task, "a regress task has no classes", "leave classes out (None)")
+        if kind == "classify" and classes is None: raise _task_error(task, "a classify task needs classes (the property's values)", "pass classes=")
+        mapping = {c: 0 for c in cats}
+    else:
+        if prop is not None: raise _task_error(task, f"a {kind} task reads no property (got {prop!r})", "leave property out, or use kind 'regress' or 'property'")
+        if classes is None: raise _task_error(task, f"a {kind} task needs classes", "pass classes=['wheat', 'maize'] (categories default to them)")
+        base = 0 if kind in ("classify", "bin_segment") else 1
+        if cats is None: mapping = {c: i + base for i, c in enumerate(classes)}
+        elif isinstance(cats, dict):
+            bad = {k: v for k, v in cats.items() if not isinstance(k, str) or v not in classes}
+            if bad: raise _task_error(task, f"categories {bad} map to no class of {classes}", "map each category to one of classes")
+            mapping = {k: classes.index(v) + base for k, v in cats.items()}
+        else:
+            cats = _names(cats, "categories", task)
+            if len(cats) != len(classes):
+                raise _task_error(task, f"{len(cats)} categories {cats} for {len(classes)} classes {classes}",
+                                  "give one category per class, or a dict {category: class} to merge categories")
+            mapping = {c: i + base for i, c in enumerate(cats)}
+    return {"name": name, "kind": kind, "classes": classes, "categories": mapping, "property": prop, "point_box_px": int(box)}
+
+# %% ../../nbs/18_data.torch.ipynb #b6d44527
+_LABEL_VARS = ("class_mask", "instances", "instance_category", "instance_type", "instance_bbox", "instance_centre", "instance_properties")
+
+def _labels_of(g, cfg_classes:list) -> dict:
+    "The label arrays of an open sample group that tasks read, and the categories it annotates."
+    names = [str(v) for v in g["class_name"][:]] if "class_name" in g else list(cfg_classes)
+    n = g["instance_category"].shape[0]
+    return {"names": names, "mask": g["class_mask"][:], "instances": g["instances"][:],
+            "category": [str(v) for v in g["instance_category"][:]] if n else [],
+            "type": [str(v) for v in g["instance_type"][:]] if n else [],
+            "bbox": np.asarray(g["instance_bbox"][:], np.float32).reshape(-1, 4), "centre": np.asarray(g["instance_centre"][:], np.float32).reshape(-1, 2),
+            "props": [json.loads(str(v)) for v in g["instance_properties"][:]] if n else [],
+            "ids": np.arange(1, n + 1), "annotated": set(g.attrs.get("annotated", cfg_classes))}
+
+def _boxes(lab:dict, sel:np.ndarray, point_box_px:int, hw:tuple) -> tuple:
+    "Pixel boxes xyxy of the objects `sel` (points: a `point_box_px` square on the point), clipped to the image; which are kept."
+    h, w = hw
+    b = lab["bbox"][sel].astype(np.float32).copy()
+    pts = np.array([lab["type"][i] == "point" for i in sel], bool)
+    if pts.any():
+        c, r = lab["centre"][sel][pts], point_box_px / 2
+        b[pts] = np.column_stack([c[:, 0] - r, c[:, 1] - r, c[:, 0] + r, c[:, 1] + r])
+        inside_ = (c[:, 0] >= 0) & (c[:, 0] < w) & (c[:, 1] >= 0) & (c[:, 1] < h)
+    b[:, [0, 2]], b[:, [1, 3]] = b[:, [0, 2]].clip(0, w), b[:, [1, 3]].clip(0, h)
+    keep = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    if pts.any(): keep[pts] &= inside_
+    return b[keep], keep
+
+def _number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else np.nan
+
+def task_target(task:dict, # a checked task (`check_task`)
+                lab:dict, # the sample's label arrays (`_labels_of`)
+               ):
+    "The target of one task for one sample, as numpy arrays (see the table above)."
+    kind, cats, h, w = task["kind"], task["categories"], *lab["mask"].shape[1:]
+    annotated = all(c in lab["annotated"] for c in cats)
+    mask = lambda c: lab["mask"][lab["names"].index(c)] if c in lab["names"] else np.zeros((h, w), bool)
+    objs = np.array([i for i, c in enumerate(lab["category"]) if c in cats], dtype=np.int64)
+    if kind in ("segment", "polyline"):
+        if not annotated: return np.full((h, w), -1, np.int64)
+        out = np.zeros((h, w), np.int64)
+        for c, k in cats.items(): out[mask(c)] = k          # the later category wins where they overlap
+        return out
+    if kind == "bin_segment":
+        n = len(task["classes"])
+        m, valid = np.zeros((n, h, w), np.float32), np.ones(n, bool)
+        for c, k in cats.items():
+            m[k] = np.maximum(m[k], mask(c)); valid[k] &= c in lab["annotated"]
+        return {"masks": m, "valid": valid}
+    if kind == "classify":
+        if not annotated: return np.int64(-1)
+        if task["property"] is not None:
+            vals = [str(lab["props"][i].get(task["property"])) for i in objs if task["property"] in lab["props"][i]]
+            return np.int64(task["classes"].index(vals[0]) if vals and vals[0] in task["classes"] else -1)
+        counts = np.zeros(len(task["classes"]))
+        for c, k in cats.items(): counts[k] += mask(c).sum()
+        return np.int64(counts.argmax() if counts.max() > 0 else -1)
+    if kind == "regress":
+        values, valid = np.zeros((h, w), np.float32), np.full((h, w), annotated)
+        if not annotated: return {"values": values, "valid": valid}
+        inst, ours = lab["instances"], np.zeros((h, w), bool)
+        for i in objs:
+            px = inst == lab["ids"][i]
+            v = _number(lab["props"][i].get(task["property"]))
+            if np.isnan(v): valid[px] = False
+            else: values[px] = v
+            ours |= px
+        for c in cats: valid[mask(c) & ~ours] = False    # pixels of the categories drawn over by another object: no value known
+        return {"values": values, "valid": valid}
+    boxes, keep = _boxes(lab, objs, task["point_box_px"], (h, w))
+    objs = objs[keep]
+    if kind in ("detect", "instance"):
+        out = {"boxes": boxes, "labels": np.array([cats[lab["category"][i]] for i in objs], np.int64), "valid": np.bool_(annotated)}
+        if kind == "instance": out["masks"] = np.stack([lab["instances"] == lab["ids"][i] for i in objs]).astype(np.uint8) if len(objs) else np.zeros((0, h, w), np.uint8)
+        return out
+    # property: one value per object of its categories
+    raw = [lab["props"][i].get(task["property"]) for i in objs]
+    if task["classes"] is not None:
+        vals = np.array([task["classes"].index(str(v)) if v is not None and str(v) in task["classes"] else -1 for v in raw], np.int64)
+    else: vals = np.array([_number(v) for v in raw], np.float32)
+    return {"boxes": boxes, "values": vals}
+
+def _as_torch(t):
+    if isinstance(t, dict): return {k: _as_torch(v) for k, v in t.items()}
+    return torch.from_numpy(np.array(t, order="C"))
+
+# %% ../../nbs/18_data.torch.ipynb #3f6fa19b
+_SUMMARIES = {}   # (dataset folder, index.parquet mtime) -> its label summary
+
+def label_summary(root) -> dict:
+    """What the labels of a worldsat dataset hold, from every written sample's objects table: its `classes` (the build's
+    categories) and per category the number of `objects`, their label `types`, the `samples` that annotate it, and each
+    property (`numeric`, and up to 50 distinct `values` of a text property)."""
+    import zarr
+    from worldsat.data.dataset import read_index
+    idx = read_index(root, columns=["sample_id", "status"], geo=False)
+    root = Path(root)
+    key = (str(root.resolve()), (root/"index.parquet").stat().st_mtime_ns)
+    if key in _SUMMARIES: return _SUMMARIES[key]
+    cfg = _json_file(root/"config.json") if (root/"config.json").is_file() else {}
+    classes = list(cfg.get("classes") or [])
+    cats = {c: {"objects": 0, "types": set(), "samples": 0, "properties": {}} for c in classes}
+    objects = True
+    for sid in sorted(idx.sample_id[idx.status == "written"]):
+        g = zarr.open_group(str(inside(root/"samples.zarr", sid, what="sample id")), mode="r")
+        if "instance_category" not in g: objects = False; continue
+        for c in g.attrs.get("annotated", classes):
+            cats.setdefault(c, {"objects": 0, "types": set(), "samples": 0, "properties": {}})["samples"] += 1
+        if not g["instance_category"].shape[0]: continue
+        for c, t, p in zip(g["instance_category"][:], g["instance_type"][:], g["instance_properties"][:]):
+            e = cats.setdefault(str(c), {"objects": 0, "types": set(), "samples": 0, "properties": {}})
+            e["objects"] += 1; e["types"].add(str(t))
+            for k, v in json.loads(str(p)).items():
+                q = e["properties"].setdefault(k, {"numeric": True, "values": set()})
+                q["numeric"] &= isinstance(v, (int, float)) and not isinstance(v, bool)
+                if len(q["values"]) < 50: q["values"].add(v if isinstance(v, (int, float, str)) else json.dumps(v))
+    for e in cats.values():
+        e["types"] = sorted(e["types"])
+        for q in e["properties"].values():
+            q["values"] = sorted(q["values"], key=float) if q["numeric"] else sorted({str(v) for v in q["values"]})
+    out = {"classes": classes, "objects": objects, "categories": cats}
+    _SUMMARIES[key] = out
+    return out
+
+def check_tasks(tasks:Sequence[dict], # task dicts
+                root, # the worldsat dataset they read
+               ) -> list:
+    """The tasks checked (`check_task`) and against the dataset: every category one it has labels for, every property one
+    its objects carry, a property's classes the values it holds; `InvalidInput` naming the task and what is missing."""
+    if isinstance(tasks, dict) or not isinstance(tasks, (list, tuple)):
+        raise InvalidInput(f"tasks {tasks!r} is not a list of task dicts", fix="pass e.g. tasks=tasks_from_dataset(root)")
+    checked = [check_task(t) for t in tasks]
+    dup = sorted({t["name"] for t in checked if [u["name"] for u in checked].count(t["name"]) > 1})
+    if dup: raise InvalidInput(f"task names {dup} are used more than once", fix="give every task its own name")
+    if not checked: return checked
+    s = label_summary(root)
+    if not s["objects"]:
+        raise InvalidInput(f"dataset {root} has no objects table (built by an older worldsat): tasks cannot read its labels",
+                           fix=f"rebuild it with this worldsat: `worldsat build --config {Path(root)/'config.json'} --out NEW_FOLDER`")
+    have = s["categories"]
+    for t in checked:
+        for c in t["categories"]:
+            if c not in have:
+                raise InvalidInput(f"task {t['name']!r} reads category {c!r}, which dataset {root} has no labels for "
+                                   f"(its categories: {sorted(have)})",
+                                   fix="choose categories among those, or build the dataset with that class (--classes)")
+        p = t["property"]
+        if p is None: continue
+        props = {k: q for c in t["categories"] for k, q in have[c]["properties"].items()}
+        if p not in props:
+            raise InvalidInput(f"task {t['name']!r}: no object of categories {list(t['categories'])} in dataset {root} has property {p!r} "
+                               f"(they have {sorted(props)})", fix="choose one of those properties")
+        q = [have[c]["properties"][p] for c in t["categories"] if p in have[c]["properties"]]
+        if t["classes"] is None and not all(x["numeric"] for x in q):
+            raise InvalidInput(f"task {t['name']!r}: property {p!r} holds text values such as {q[0]['values'][:5]}, not numbers",
+                               fix="give the task classes (its values) to predict a class per object, or choose a numeric property")
+        if t["classes"] is not None:
+            vals = sorted({str(v) for x in q for v in x["values"]})
+            extra = [v for v in vals if v not in t["classes"]]
+            if extra: raise InvalidInput(f"task {t['name']!r}: property {p!r} takes values {extra} in dataset {root} that are not "
+                                         f"in its classes {t['classes']}", fix=f"use classes {vals} (the dataset's values)")
+    return checked
+
+def _objects_kind(types:list) -> str:
+    return types[0] if len(types) == 1 and types[0] in ("point", "polyline", "classification") else "polygon"
+
+def tasks_from_dataset(root, # a worldsat dataset built with labels
+                      ) -> list:
+    """The tasks the dataset's labels support, as task dicts: areas (large polygons) as `segment` tasks, grouped by the
+    properties they carry (no properties: "land_cover"; all crops: "crop_type"); small polygons (e.g. buildings) as
+    `instance` and their numeric properties as `regress`; lines as `polyline` and their properties as `property`; points
+    as `detect` and their properties as `property`; Satlas's classification labels as `classify`. Names are of letters, digits and '_' (a category's property:
+    `{category}_{property}`, or the property alone when it starts with the category, e.g. `road_type`). A polygon category is one of objects when most of its polygons lie
+    wholly inside their samples (buildings), else one of areas (fields, forests, whose shapes the cells cut). Properties
+    every category has (such as a site name) and ids (`id`, `*_id`) are left out."""
+    import zarr
+    from worldsat.data.dataset import read_index
+    s = label_summary(root)
+    if not s["classes"]: raise InvalidInput(f"dataset {root} was built without labels", fix="build it with labels and classes (--labels, --classes)")
+    if not s["objects"]: check_tasks([{"name": "any", "kind": "segment", "classes": s["classes"][:1]}], root)  # raises, saying to rebuild
+    cats = {c: e for c, e in s["categories"].items() if e["samples"]}
+    with_objects = [set(e["properties"]) for e in cats.values() if e["objects"]]
+    everywhere = set.intersection(*with_objects) if len(with_objects) > 1 else set()
+    props = {c: {k: q for k, q in e["properties"].items() if k not in everywhere and not k.endswith("_id") and k != "id"} for c, e in cats.items()}
+    # for each category, whether each of its objects lies wholly inside its sample
+    idx = read_index(root, columns=["sample_id", "status"], geo=False)
+    whole = {}
+    for sid in sorted(idx.sample_id[idx.status == "written"]):
+        g = zarr.open_group(str(inside(Path(root)/"samples.zarr", sid, what="sample id")), mode="r")
+        if not g["instance_category"].shape[0]: continue
+        h, w = g["instances"].shape
+        b = np.asarray(g["instance_bbox"][:]).reshape(-1, 4)
+        ok = (b[:, 0] > 0) & (b[:, 1] > 0) & (b[:, 2] < w) & (b[:, 3] < h)
+        for c, o in zip(g["instance_category"][:], ok): whole.setdefault(str(c), []).append(bool(o))
+    kind = {c: _objects_kind(e["types"]) for c, e in cats.items() if e["types"]}
+    objects = [c for c in s["classes"] if kind.get(c) == "polygon" and np.mean(whole.get(c, [False])) >= 0.5]
+    areas = [c for c in s["classes"] if kind.get(c) == "polygon" and c not in objects]
+    tasks = []
+    from worldsat.sample import CROPS
+    crops = {c for cs in CROPS.values() for c in cs}
+    groups = {}
+    for c in areas: groups.setdefault(tuple(sorted(props[c])), []).append(c)
+    for keys, cs in groups.items():
+        name = "land_cover" if not keys else "crop_type" if set(cs) <= crops else _task_name("areas_" + "_".join(keys))
+        tasks.append({"name": name, "kind": "segment", "classes": cs, "categories": None, "property": None})
+    def _props(c, prefix):
+        for k, q in sorted(props[c].items()):
+            name = _task_name(k if k.startswith(c + "_") else f"{c}_{k}")      # road_type, building_height_m
+            if q["numeric"]:
+                if prefix == "regress": tasks.append({"name": name, "kind": "regress", "classes": None, "categories": [c], "property": k})
+                else: tasks.append({"name": name, "kind": "property", "classes": None, "categories": [c], "property": k})
+            elif 2 <= len(q["values"]) <= 20:
+                tasks.append({"name": name, "kind": "property", "classes": list(q["values"]), "categories": [c], "property": k})
+    for c in objects:
+        tasks.append({"name": _task_name(c), "kind": "instance", "classes": [c], "categories": None, "property": None}); _props(c, "regress")
+    for c in [c for c in s["classes"] if kind.get(c) == "polyline"]:
+        tasks.append({"name": _task_name(c), "kind": "polyline", "classes": [c], "categories": None, "property": None}); _props(c, "property")
+    for c in [c for c in s["classes"] if kind.get(c) == "point"]:
+        tasks.append({"name": _task_name(c), "kind": "detect", "classes": [c], "categories": None, "property": None, "point_box_px": 8})
+        _props(c, "property")
+    for c in [c for c in s["classes"] if kind.get(c) == "classification"]:     # Satlas's classification labels: a class per tile
+        for k, q in sorted(props[c].items()):
+            if 2 <= len(q["values"]) <= 50:
+                tasks.append({"name": _task_name(k if k.startswith(c) else f"{c}_{k}"), "kind": "classify", "classes": [str(v) for v in q["values"]],
+                              "categories": [c], "property": k})
+    return tasks
+
+def _task_name(text:str) -> str: return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "task"
 
 # %% ../../nbs/18_data.torch.ipynb #4743166c
 SATLAS_BANDS = {"sentinel2": ("tci", "b05", "b06", "b07", "b08", "b11", "b12"), "sentinel1": ("vh", "vv"),
@@ -471,7 +834,7 @@ class SatlasDataset(Dataset):
 # %% ../../nbs/18_data.torch.ipynb #6a3d1843
 SSL4EO_BANDS = {"s2c": ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"),
                 "s2a": ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"), "s1": ("VV", "VH")}
-_SSL4EO_RECIPE = {"s2c": "ssl4eo-s2-l1c", "s2a": "ssl4eo-s2-l2a"}
+_SSL4EO_RECIPE = {"s2c": "ssl4eo-s2-l1c", "s2a": "ssl4eo-s2-l2a", "s1": "ssl4eo-s1-db"}
 
 def _ssl4eo_name(b:str) -> str:
     "SSL4EO's file name of a band given in either naming: 'B04' -> 'B4', 'B8A' -> 'B8A', 'VV' -> 'VV'."
@@ -492,7 +855,7 @@ class SSL4EODataset(Dataset):
                  modality:str="s2c", # 's1', 's2c' or 's2a' (another folder name works with bands found on disk)
                  bands:Sequence[str]|None=None, # bands in channel order (None: all of the modality, sensor order)
                  seasons:int|None=4, # time steps (crop or pad); None: as found
-                 normalization=None, # None: SSL4EO's (/10000, clip) for S2, raw for S1; a recipe; False: raw
+                 normalization=None, # None: SSL4EO's recipe: (/10000, clip) for S2, standardized dB for S1; a recipe; False: raw
                  size:int|tuple|None=None, # output (height, width) (None: the largest band's size)
                  resampling:str="bilinear", # how coarser bands are brought to `size` (a rasterio Resampling name)
                  transform=None):
