@@ -540,6 +540,7 @@ def parser() -> argparse.ArgumentParser:
     _weights_parser(sub)
     _pretrain_parser(sub)
     _probe_parser(sub)
+    _train_parser(sub)
     return p
 
 _SR_EPILOG = """\
@@ -692,7 +693,7 @@ def _cmd_pretrain(a):
     cfg = ssl.SSLConfig.from_dict(d)                                # every setting checked before anything is written
     out = output_dir(run["out"], what="--out")
     r = ssl.pretrain(cfg.data, out=out, method=cfg.method, arch=cfg.arch, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                     lr=cfg.lr, seed=cfg.seed, restart=a.restart, device=run["device"], config=cfg)
+                     lr=cfg.lr, seed=cfg.seed, restart=a.restart, device=run["device"], config=cfg, processes=a.processes)
     hist = Path(r)/"history.csv"
     if hist.is_file():
         h = pd.read_csv(hist)
@@ -714,6 +715,7 @@ _PRETRAIN_EPILOG = """\
 examples:
   worldsat pretrain data/ssl4eo-beauce/s2a --method moco --arch resnet18 --epochs 1 --batch-size 4 --out runs/moco
   worldsat pretrain --method dino --print-config          every setting as YAML: save it as pretrain.yaml and edit it
+  worldsat pretrain data/ssl4eo-beauce/s2a --epochs 2 --batch-size 8 --processes 2 --out runs/moco-ddp   2 CPU processes
   worldsat pretrain ssl4eo:/data/ssl4eo-s12:s2c --config pretrain.yaml --method mae --arch vit_small_patch16_224 \\
                     --epochs 100 --batch-size 256 --device cuda --out runs/mae    SSL4EO-S12's own download, on a GPU
 
@@ -762,6 +764,8 @@ def _pretrain_parser(sub):
     p.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
     p.add_argument("--out", default=None, help="the run folder")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="CPU processes training together (DDP over gloo; --batch-size is their global batch; default 1)")
     p.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
     p.set_defaults(func=_cmd_pretrain)
 
@@ -839,6 +843,115 @@ def _probe_parser(sub):
     p.add_argument("--out", default=None, help="also write probe.csv and probe.md to this folder")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.set_defaults(func=_cmd_probe)
+
+# ---- issue 12: multi-task training
+_TRAIN_RUN = ("out", "device", "processes")   # run options a training config file may hold besides the settings of `train`
+_TRAIN_SKIP = ("show_progress", "say", "cbs", "restart")
+
+def _parse_weights(s:str|None) -> dict|None:
+    "`--loss-weights 'crop_type=2,road=0.5'` as a dict; `InvalidInput` naming the part that is not NAME=NUMBER."
+    if s is None: return None
+    out = {}
+    for part in [p.strip() for p in s.split(",") if p.strip()]:
+        name, eq, val = part.partition("=")
+        try: out[name.strip()] = float(val)
+        except ValueError: eq = ""
+        if not eq or not name.strip():
+            raise InvalidInput(f"--loss-weights part {part!r} is not NAME=NUMBER", fix="pass e.g. --loss-weights crop_type=2,road=0.5")
+    return out
+
+def _train_settings(a) -> dict:
+    "The training settings: `train`'s defaults < the --config file < the options given."
+    mt = _lib("worldsat.pretrain.multitask", "train")
+    base = _settings_of(mt.train, skip=_TRAIN_SKIP)
+    file = read_run_config(a.config, list(base), "train") if a.config is not None else {}
+    tasks = None if a.tasks is None else [t.strip() for t in a.tasks.split(",") if t.strip()]
+    flags = {"data": a.data, "tasks": tasks, "init": a.init, "arch": a.arch, "times": a.times, "epochs": a.epochs,
+             "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed, "loss_weights": _parse_weights(a.loss_weights),
+             "balance": a.balance, "freeze_backbone": a.freeze_backbone or None, "device": a.device, "amp": a.amp,
+             "processes": a.processes, "out": a.out}
+    return {**base, **file, **{k: v for k, v in flags.items() if v is not None}}
+
+def _cmd_train(a):
+    mt = _lib("worldsat.pretrain.multitask", "train")
+    d = _train_settings(a)
+    if a.print_config: print_config(d, "train"); return
+    if not d["data"]: raise InvalidInput("worldsat train needs DATA (or data: in the --config file)",
+                                         fix="name a dataset built with labels, e.g. data/sample-labels (`worldsat build --labels sample ...`)")
+    if a.list_tasks:
+        tab = pd.DataFrame(mt.dataset_tasks(d["data"]))
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+            print(tab[[c for c in ("name", "kind", "classes", "categories", "property") if c in tab]].to_string(index=False))
+        return
+    if not d["out"]: raise InvalidInput("worldsat train needs --out RUN (or out: in the --config file)", fix="e.g. --out runs/multitask")
+    if a.evaluate != "none" and not str(a.evaluate).strip(): raise InvalidInput("--evaluate '' names no split", fix="pass test, val, or none")
+    d["out"] = output_dir(d["out"], what="--out")
+    data = d.pop("data")
+    run = mt.train(data, restart=a.restart, **d)
+    hist = pd.read_csv(Path(run)/"history.csv") if (Path(run)/"history.csv").is_file() else None
+    if hist is not None and len(hist):
+        print(f"{len(hist)} epochs, training loss {hist.train_loss.iloc[0]:.4f} -> {hist.train_loss.iloc[-1]:.4f}")
+    print(f"run:     {run}\nmodel:   {Path(run)/'model.pt'}\nlog:     {Path(run)/'history.csv'} (and tensorboard --logdir {Path(run)/'tensorboard'})")
+    if a.evaluate != "none":
+        try: tab = mt.evaluate_tasks(run, data, split=a.evaluate, device=d["device"])
+        except DataUnavailable as e:
+            print(f"not evaluated: {e.message}", file=sys.stderr); return
+        with pd.option_context("display.width", 200):
+            print(f"held-out split {a.evaluate!r}:\n" + tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        with atomic_path(Path(run)/f"evaluation-{a.evaluate}.csv") as tmp: tab.to_csv(tmp, index=False)
+
+_TRAIN_EPILOG = """\
+examples:
+  worldsat build --aoi 1.55,48.19,1.68,48.27 --start 2024-01-01 --end 2024-12-31 --labels sample \\
+                 --classes wheat,maize,rapeseed,grassland,forest,water,built-up,building,road,wind_turbine \\
+                 --cell-size 64 --split-block-m 1280 --out data/beauce-labels      a dataset with labels of every type
+  worldsat train data/beauce-labels --list-tasks                  the tasks its labels support
+  worldsat train data/beauce-labels --epochs 10 --out runs/mt     every task at once, from random init
+  worldsat train data/beauce-labels --tasks crop_type --out runs/crops              one task: the same command
+  worldsat train data/beauce-labels --init runs/moco --freeze-backbone --out runs/mt-moco   from a `worldsat pretrain` run
+  worldsat train data/beauce-labels --init satlas:sentinel2_resnet50_si_ms --arch tv_resnet50 --out runs/mt-satlas
+  worldsat train data/beauce-labels --times 4 --out runs/mt4      4 images per sample, max-pooled over time
+  worldsat train --print-config > train.yaml                      every setting as YAML, to edit and pass with --config
+
+DATA: a worldsat dataset built with labels (`worldsat build --labels ...`). Its labels decide the tasks (segmentation of
+areas, instance polygons, their properties, polylines, points): --list-tasks shows them, --tasks picks some (default: all).
+As SatlasPretrain, a category a sample does not annotate gives no loss there, and samples are drawn by inverse category
+frequency (--no-balance draws each once per epoch). --init starts from random weights, a run folder (an encoder of
+`worldsat pretrain`, or an earlier `worldsat train` run) or SatlasPretrain's published weights (`worldsat weights list
+--source satlaspretrain`). A run folder holds config.json, history.csv (total and per-task losses per epoch),
+weights.csv (each sample's draw weight), checkpoints/last.pt and, at the end, model.pt; running the same command again
+resumes an unfinished run (--restart starts over). At the end each task is scored on the held-out split beside a
+trivial baseline (majority class, mean value, no detections): a head that does not beat it has not learned."""
+
+def _train_parser(sub):
+    p = sub.add_parser("train", help="multi-task training (SatlasPretrain-style) on a dataset's labels, one task or all",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_TRAIN_EPILOG,
+                       description="Train one model with one head per task (segmentation, regression, classification, detection, "
+                                   "instances, polylines, object properties) on the labels of a worldsat dataset; checkpoints as it "
+                                   "goes, resumes after a kill, and scores each task on held-out data beside a trivial baseline.")
+    p.add_argument("data", nargs="?", default=None, help="a worldsat dataset folder built with labels")
+    p.add_argument("--tasks", default=None, metavar="NAMES", help="comma-separated task names (default: every task of the labels; see --list-tasks)")
+    p.add_argument("--list-tasks", action="store_true", help="print the tasks the dataset's labels support and exit")
+    p.add_argument("--init", default=None, metavar="FROM", help="random (default), a run folder of `worldsat pretrain` / `worldsat train`, or satlas:NAME")
+    p.add_argument("--arch", default=None, help="backbone: resnet18 (default), resnet50, swin_v2_t, tv_resnet50, ...")
+    p.add_argument("--times", type=int, default=None, help="images per sample (default 1; e.g. 4 for a multi-image model)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 10)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: 8; with --processes, the global batch)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate, one-cycle (default: 0.001)")
+    p.add_argument("--seed", type=int, default=None, help="seed (default: 0)")
+    p.add_argument("--loss-weights", default=None, metavar="NAME=W,...", help="per-task loss factors, e.g. crop_type=2,road=0.5 (default 1 each)")
+    p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw samples by inverse category frequency (default) or each once per epoch (--no-balance)")
+    p.add_argument("--freeze-backbone", action="store_true", help="train the FPN and heads only (fine-tuning a pretrained backbone)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision (default: on CUDA only)")
+    p.add_argument("--processes", type=int, default=None, metavar="N", help="CPU processes training together (DDP, gloo; default 1)")
+    p.add_argument("--evaluate", default="test", metavar="SPLIT", help="score the finished run on this split (default: test; none: skip)")
+    p.add_argument("--config", metavar="FILE", help="a YAML run config (`--print-config` writes one); options given here override it")
+    p.add_argument("--print-config", action="store_true", help="print the full run config (YAML) and exit")
+    p.add_argument("--out", default=None, help="the run folder")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
+    p.set_defaults(func=_cmd_train)
 
 def argv_for_parser(argv) -> list:
     "`argv` with a bbox west of Greenwich, which starts with '-', joined to its --aoi, so argparse does not take it for an option."
