@@ -103,7 +103,7 @@ def main(argv=None):
     p.add_argument("--data", default=None, help="a worldsat dataset folder (default: build one from the sample world)")
     p.add_argument("--size", type=int, default=32, help="crop side, px (default: 32)")
     p.add_argument("--bs", type=int, default=8, help="batch size (default: 8)")
-    p.add_argument("--epochs", type=int, default=2, help="pretrain epochs per timed round (default: 2)")
+    p.add_argument("--epochs", type=int, default=4, help="pretrain epochs per timed round (default: 4; reading is cached after the first)")
     p.add_argument("--repeat", type=int, default=1, help="timed rounds; the best is reported (default: 1)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes of the pipeline (default: 0, reading in the main process)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
