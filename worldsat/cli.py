@@ -902,16 +902,16 @@ def _cmd_train(a):
 
 _TRAIN_EPILOG = """\
 examples:
-  worldsat build --aoi 1.55,48.19,1.68,48.27 --start 2024-01-01 --end 2024-12-31 --labels sample \\
+  worldsat build --aoi 1.600,48.218,1.640,48.242 --start 2024-01-01 --end 2024-12-31 --labels sample \\
                  --classes wheat,maize,rapeseed,grassland,forest,water,built-up,building,road,wind_turbine \\
-                 --cell-size 64 --split-block-m 1280 --out data/beauce-labels      a dataset with labels of every type
+                 --cell-size 32 --split-block-m 640 --out data/beauce-labels      a dataset with labels of every type
   worldsat train data/beauce-labels --list-tasks                  the tasks its labels support
-  worldsat train data/beauce-labels --epochs 10 --out runs/mt     every task at once, from random init
-  worldsat train data/beauce-labels --tasks crop_type --out runs/crops              one task: the same command
-  worldsat train data/beauce-labels --init runs/moco --freeze-backbone --out runs/mt-moco   from a `worldsat pretrain` run
-  worldsat train data/beauce-labels --init satlas:sentinel2_resnet50_si_ms --arch tv_resnet50 --out runs/mt-satlas
-  worldsat train data/beauce-labels --times 4 --out runs/mt4      4 images per sample, max-pooled over time
-  worldsat train --print-config > train.yaml                      every setting as YAML, to edit and pass with --config
+  worldsat train data/beauce-labels --epochs 2 --out runs/mt      every task at once, from random init
+  worldsat train data/beauce-labels --tasks crop_type --epochs 2 --out runs/crops   one task: the same command
+  worldsat train data/beauce-labels --init runs/moco --freeze-backbone --epochs 2 --out runs/mt-moco   from a `worldsat pretrain` run
+  worldsat train data/beauce-labels --init satlas:Sentinel2_Resnet50_SI_MS --out runs/mt-satlas   published SatlasPretrain weights
+  worldsat train data/beauce-labels --times 4 --epochs 2 --out runs/mt4   4 images per sample, max-pooled over time
+  worldsat train --print-config                                   every setting as YAML: save it as train.yaml, edit it, pass --config
 
 DATA: a worldsat dataset built with labels (`worldsat build --labels ...`). Its labels decide the tasks (segmentation of
 areas, instance polygons, their properties, polylines, points): --list-tasks shows them, --tasks picks some (default: all).

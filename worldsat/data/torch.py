@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/data.torch.html.md"""
 
 # %% ../../nbs/18_data.torch.ipynb #dd22df12
 from __future__ import annotations
-import json, os, re
+import copy, json, os, re
 from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
@@ -150,6 +150,14 @@ def _corrupt(root, sid:str, e:Exception) -> CorruptFile:
     return CorruptFile(f"sample {sid} of dataset {root} cannot be read ({type(e).__name__}: {str(e)[:200]})",
                        fix=f"rebuild the sample: delete samples.zarr/{sid} and manifest/{sid}.json, then run the same build again")
 
+def _nbytes(x) -> int:
+    "Bytes held by the arrays in `x` (nested dicts, lists, arrays, tensors)."
+    if x is None: return 0
+    if isinstance(x, dict): return sum(_nbytes(v) for v in x.values())
+    if isinstance(x, (list, tuple)): return sum(_nbytes(v) for v in x)
+    if torch.is_tensor(x): return x.numel() * x.element_size()
+    return getattr(x, "nbytes", 0)
+
 class WorldsatDataset(Dataset):
     "The samples of one split of a worldsat dataset, as dicts of tensors (read lazily from Zarr)."
     def __init__(self, root, # the dataset folder (holding index.parquet and samples.zarr)
@@ -161,7 +169,11 @@ class WorldsatDataset(Dataset):
                  transform:Callable|Sequence[Callable]|None=None, # applied to each sample dict (e.g. `RandomFlipRotate`)
                  model_normalization=None, # the recipe a model was trained with: must agree with the one applied
                  tasks:Sequence[dict]|None=None, # task dicts: each sample's `targets[name]` (see `check_task`, `tasks_from_dataset`)
+                 cache_mb:float=0, # keep up to this many MB of decoded samples in memory (before `transform`), so later epochs skip Zarr; 0: off
                 ):
+        if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not cache_mb >= 0:
+            raise InvalidInput(f"cache_mb={cache_mb!r} is not a size in MB", fix="pass a number >= 0 (0 turns the cache off)")
+        self._cache, self._cache_tasks, self._cache_left = {}, {}, float(cache_mb) * 2**20
         from worldsat.data.dataset import read_index
         idx = read_index(root, columns=["sample_id", "status", "split"], geo=False)   # checks the folder and the index
         root = Path(root)
@@ -223,6 +235,8 @@ class WorldsatDataset(Dataset):
 
     def __getitem__(self, i:int) -> dict:
         sid = self.sample_ids[i]
+        if sid in self._cache:          # a copy: what the transform or the caller does to it leaves the cache as it was
+            return _sample_dict(*copy.deepcopy(self._cache[sid]), sid, self.transform, copy.deepcopy(self._cache_tasks.get(sid)))
         g = self._open(sid)
         try: return self._read(g, sid)
         except WorldsatError: raise
@@ -244,8 +258,13 @@ class WorldsatDataset(Dataset):
         if self._tasks is not None:
             lab = _labels_of(g, self.classes)
             tasks = {t["name"]: task_target(t, lab) for t in self._tasks}
-        return _sample_dict(pad_time(img, self.times), pad_time(clear, self.times, False), _time_mask(len(keep), self.times),
-                            targets, sid, self.transform, tasks)
+        parts = (pad_time(img, self.times), pad_time(clear, self.times, False), _time_mask(len(keep), self.times), targets)
+        if self._cache_left > 0:
+            size = sum(a.nbytes for a in parts[:3]) + sum(np.asarray(a).nbytes for a in targets.values()) + _nbytes(tasks)
+            if size <= self._cache_left:
+                self._cache[sid], self._cache_left = copy.deepcopy(parts), self._cache_left - size
+                if tasks is not None: self._cache_tasks[sid] = copy.deepcopy(tasks)
+        return _sample_dict(*parts, sid, self.transform, tasks)
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.root!r}, split={self.split!r}: {len(self)} samples, "

@@ -463,6 +463,8 @@ def weights(name:str) -> WeightsEntry:
     "The registry entry called `name` (see `WEIGHTS`)."
     if isinstance(name, WeightsEntry): return name
     if name in WEIGHTS: return WEIGHTS[name]
+    same = [k for k in WEIGHTS if k.lower() == str(name).lower()]    # 'satlas/sentinel2_resnet50_si_ms' as the file is named
+    if len(same) == 1: return WEIGHTS[same[0]]
     close = difflib.get_close_matches(str(name), list(WEIGHTS), n=3, cutoff=0.5)
     raise UnknownName(f"unknown weights {name!r}", fix=(f"did you mean {close}? " if close else "")
                       + "see weights_table() (`worldsat weights list`) for the names")

@@ -26,10 +26,10 @@ from .ssl import SSLReport, _NoValidation, _shard, _device, _own_loss, adamw
 with quiet_import(): from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['METRICS', 'LOWER_IS_BETTER', 'check_tasks', 'pick_tasks', 'present_classes', 'balanced_weights', 'TaskSampler',
-           'MultitaskConfig', 'dataset_tasks', 'open_split', 'init_recipe', 'model_inputs', 'init_backbone',
-           'make_model', 'TaskLoss', 'MultitaskState', 'train', 'load_run', 'match_points', 'evaluate_tasks',
-           'results_table', 'compare_table']
+__all__ = ['TRAIN_CACHE_MB', 'METRICS', 'LOWER_IS_BETTER', 'check_tasks', 'pick_tasks', 'present_classes', 'balanced_weights',
+           'TaskSampler', 'MultitaskConfig', 'dataset_tasks', 'open_split', 'init_recipe', 'model_inputs',
+           'init_backbone', 'make_model', 'TaskLoss', 'MultitaskState', 'train', 'load_run', 'match_points',
+           'evaluate_tasks', 'results_table', 'compare_table']
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #013c2717
 def check_tasks(tasks, # task dicts (the shared contract), or one
@@ -202,14 +202,15 @@ def dataset_tasks(data) -> list:
 
 def open_split(data, # a dataset folder, or {"train": Dataset, "val": ..., "test": ..., "tasks": [...]}
                tasks:list, split:str="train", times:int=1, bands=None,
-               normalization=None): # the recipe to read with (None: the dataset's own)
+               normalization=None, # the recipe to read with (None: the dataset's own)
+               cache_mb:float=0): # decoded samples kept in memory, MB (training reads every sample each epoch)
     "The samples of one split of `data`, with the targets of `tasks` and `times` images each."
     if isinstance(data, dict):
         if split not in data: raise InvalidInput(f"in-memory data has no {split!r} split", fix=f"use one of {sorted(k for k in data if k != 'tasks')}")
         return data[split]
     if not _is_dataset_folder(data): dataset_tasks(data)   # the error naming it
     from worldsat.data.torch import WorldsatDataset
-    return WorldsatDataset(data, split, bands=bands, times=times, targets=(), tasks=tasks, normalization=normalization)
+    return WorldsatDataset(data, split, bands=bands, times=times, targets=(), tasks=tasks, normalization=normalization, cache_mb=cache_mb)
 
 def init_recipe(init:str, data):
     "The recipe published weights (`init='satlas:NAME'`) were trained with, when the dataset has every band it reads: the data is then read with it and the weights load unchanged. None otherwise (the dataset's recipe; the first layer adapted by band name)."
@@ -397,6 +398,8 @@ def _recipe(ds):
     chans = list(getattr(ds, "channels", []))
     return n if n is not None else Normalization("as-stored", tuple(Channel(c, c, 1.0, 0.0, None) for c in chans), "values as stored, not scaled")
 
+TRAIN_CACHE_MB = 2048 # decoded training samples `train` keeps in memory (per loader worker): later epochs skip reading Zarr
+
 def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "test": ..., "tasks": [...]})
           *, out, # the run folder (created; an unfinished run there is resumed)
           tasks=None, # task names or dicts (None: every task `tasks_from_dataset` proposes)
@@ -435,7 +438,8 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
     chosen = pick_tasks(dataset_tasks(data), tasks, f"dataset {_data_name(data)!r}")
     cfg = MultitaskConfig(data=_data_name(data), tasks=chosen, arch=arch, init=str(init), times=times, epochs=epochs, batch_size=batch_size,
                           lr=lr, seed=seed, loss_weights=dict(loss_weights or {}), balance=balance, freeze_backbone=freeze_backbone, **kw)
-    ds = open_split(data, chosen, cfg.split, cfg.times, cfg.bands, init_recipe(cfg.init, data) if cfg.bands is None else None)
+    ds = open_split(data, chosen, cfg.split, cfg.times, cfg.bands, init_recipe(cfg.init, data) if cfg.bands is None else None,
+                    cache_mb=TRAIN_CACHE_MB)   # epochs after the first read from memory (per loader worker, kept across epochs)
     if len(ds) < cfg.batch_size:
         raise InvalidInput(f"split {cfg.split!r} of {_data_name(data)!r} has {len(ds)} samples, fewer than batch_size={cfg.batch_size}",
                            fix=f"use batch_size <= {len(ds)}, or more data")
@@ -473,7 +477,7 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
                 pd.DataFrame({"sample_id": list(getattr(ds, "sample_ids", range(len(ds)))), "weight": w}).to_csv(tmp, index=False)
     sampler = TaskSampler(len(ds), cfg.seed, w, cfg.batch_size, rank, world)
     tdl = DataLoader(ds, batch_size=cfg.batch_size // world, sampler=sampler, collate_fn=_collate, num_workers=cfg.num_workers,
-                     drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
+                     drop_last=True, generator=torch.Generator().manual_seed(cfg.seed), persistent_workers=cfg.num_workers > 0)
     dls = DataLoaders(tdl, DataLoader(ds, batch_size=cfg.batch_size, collate_fn=_collate))
     dls.n_inp, dls.sampler = 1, sampler
     steps_per_epoch = len(ds) // cfg.batch_size
