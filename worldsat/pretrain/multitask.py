@@ -22,7 +22,7 @@ from ..models.backbones import backbone, Backbone, TemporalBackbone
 from ..models.weights import save_checkpoint, load_checkpoint
 from ..sr.train import (EpochSampler, TrainState, LRSchedule, lr_at, read_checkpoint, _check_run, _resume_state, _load_opt,
                                _set_rng_state)
-from .ssl import SSLReport, _NoValidation, _shard, _device, _own_loss, adamw
+from .ssl import SSLReport, _NoValidation, _shard, _device, _own_loss, adamw, spawn_training
 with quiet_import(): from fastai.callback.core import Callback
 
 # %% auto #0
@@ -455,9 +455,9 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
         dist.barrier()
     _check_run(run, cfg)
     if processes > 1:
-        _spawn(processes, dict(data=str(data), out=str(run), tasks=chosen, arch=arch, init=str(init), times=times, epochs=epochs,
+        spawn_training(processes, dict(data=str(data), out=str(run), tasks=chosen, arch=arch, init=str(init), times=times, epochs=epochs,
                                batch_size=batch_size, lr=lr, seed=seed, loss_weights=loss_weights, balance=balance,
-                               freeze_backbone=freeze_backbone, device="cpu", amp=None, show_progress=show_progress, **kw))
+                               freeze_backbone=freeze_backbone, device="cpu", amp=None, show_progress=show_progress, **kw), fn="worldsat.pretrain.multitask:train")
         return run
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
     bands = list(getattr(ds, "channels", None) or cfg.bands or [])
@@ -527,26 +527,6 @@ def load_run(run, # a run folder of `train` (its model.pt), or a model.pt
         raise IncompatibleWeights(f"{str(p)!r} is not a multi-task model (it records no tasks)", fix="give a run folder of `worldsat train`")
     return model.eval(), info
 
-def _ddp_worker(rank:int, processes:int, init:str, errors, kw:dict):
-    "One of `train(processes=N)`'s processes: joins the gloo group, trains its share, hands a worldsat error back whole."
-    import torch.distributed as dist
-    torch.set_num_threads(max(1, torch.get_num_threads() // processes))
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=processes)
-    try: train(**{**kw, "show_progress": kw["show_progress"] and rank == 0})
-    except WorldsatError as e:
-        errors.put(e); raise
-    finally: dist.destroy_process_group()
-
-def _spawn(processes:int, kw:dict):
-    "Run `train(**kw)` in `processes` new processes joined by gloo; a worldsat error in one of them is raised here."
-    import tempfile, torch.multiprocessing as mp
-    from worldsat.pretrain import multitask
-    errors = mp.get_context("spawn").SimpleQueue()
-    with tempfile.TemporaryDirectory(prefix="worldsat-ddp-") as d:
-        try: mp.spawn(multitask._ddp_worker, args=(processes, Path(d, "rendezvous").as_uri(), errors, kw), nprocs=processes)
-        except mp.ProcessException:
-            if not errors.empty(): raise errors.get() from None
-            raise
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #5e43c744
 METRICS = {"segment": "mIoU", "polyline": "mIoU", "bin_segment": "F1", "regress": "MAE", "classify": "accuracy",

@@ -28,7 +28,7 @@ with quiet_import(): from fastai.callback.core import Callback, CancelValidExcep
 # %% auto #0
 __all__ = ['METHODS', 'BASE_LR', 'SeasonalPairs', 'pairs_collate', 'MultispectralAugment', 'make_encoder', 'SSLMethod', 'MoCo',
            'DINO', 'MAE', 'SSLConfig', 'open_pairs', 'make_method', 'encoder_from_run', 'SSLState', 'SSLStep',
-           'SSLReport', 'adamw', 'pretrain']
+           'SSLReport', 'adamw', 'pretrain', 'spawn_training']
 
 # %% ../../nbs/32_pretrain.ssl.ipynb #8358ad1b
 def _shard() -> tuple:
@@ -675,7 +675,7 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
         dist.barrier()                                                # the others look at the run once the first has cleared it
     _check_run(run, cfg)
     if processes > 1:
-        _spawn(processes, dict(data=cfg.data, out=str(run), method=cfg.method, arch=cfg.arch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        spawn_training(processes, dict(data=cfg.data, out=str(run), method=cfg.method, arch=cfg.arch, epochs=cfg.epochs, batch_size=cfg.batch_size,
                                lr=cfg.lr, seed=cfg.seed, device="cpu", show_progress=show_progress, config=cfg.to_dict()))
         return run
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
@@ -731,23 +731,24 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
         save_checkpoint(run/"encoder.pt", enc.cpu(), bands=pairs.channels, recipe=norm, provenance=prov)
     return run
 
-def _ddp_worker(rank:int, processes:int, init:str, errors, kw:dict):
-    "One of `pretrain(processes=N)`'s processes: joins the gloo group, trains its share, hands a worldsat error back whole."
-    import torch.distributed as dist
+def _ddp_worker(rank:int, processes:int, init:str, errors, kw:dict, fn:str="worldsat.pretrain.ssl:pretrain"):
+    "One of `processes` training processes: joins the gloo group, runs `fn(**kw)` (module:function), hands a worldsat error back whole."
+    import importlib, torch.distributed as dist
+    mod, name = fn.split(":")
     torch.set_num_threads(max(1, torch.get_num_threads() // processes))   # this process's own setting: the cores are shared
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=processes)
-    try: pretrain(**{**kw, "show_progress": kw["show_progress"] and rank == 0})
+    try: getattr(importlib.import_module(mod), name)(**{**kw, "show_progress": kw["show_progress"] and rank == 0})
     except WorldsatError as e:
         errors.put(e); raise
     finally: dist.destroy_process_group()
 
-def _spawn(processes:int, kw:dict):
-    "Run `pretrain(**kw)` in `processes` new processes joined by gloo; a worldsat error in one of them is raised here."
+def spawn_training(processes:int, kw:dict, fn:str="worldsat.pretrain.ssl:pretrain"):
+    "Run `fn(**kw)` (a training function named 'module:function') in `processes` new processes joined by gloo; a worldsat error in one of them is raised here."
     import tempfile, torch.multiprocessing as mp
     from worldsat.pretrain import ssl      # the new processes find the worker by its module's name
     errors = mp.get_context("spawn").SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="worldsat-ddp-") as d:
-        try: mp.spawn(ssl._ddp_worker, args=(processes, Path(d, "rendezvous").as_uri(), errors, kw), nprocs=processes)
+        try: mp.spawn(ssl._ddp_worker, args=(processes, Path(d, "rendezvous").as_uri(), errors, kw, fn), nprocs=processes)
         except mp.ProcessException:
             if not errors.empty(): raise errors.get() from None
             raise
