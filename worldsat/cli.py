@@ -182,6 +182,7 @@ examples:
   worldsat tile 2.35 48.86              the SatlasPretrain Web-Mercator tile of a point
   worldsat sr train --model all         train bicubic, SRCNN and HighRes-net on the sample world; print the results
   worldsat sr predict sr-runs/highresnet --site pampas    super-resolve a site to a COG and a map
+  worldsat evaluate --gt sample:beauce --pred sample:beauce --modality point    score predicted labels as SatlasPretrain does
 
 Set WORLDSAT_HOME to choose where generated data is cached (default ~/.cache/worldsat)
 and WORLDSAT_PROGRESS=0 to silence progress (a terminal shows bars; a log gets a few plain lines)."""
@@ -541,6 +542,7 @@ def parser() -> argparse.ArgumentParser:
     _pretrain_parser(sub)
     _probe_parser(sub)
     _train_parser(sub)
+    _evaluate_parser(sub)
     return p
 
 _SR_EPILOG = """\
@@ -977,3 +979,82 @@ def main(argv=None) -> int:
         print(f"worldsat {cmd}: interrupted (a build or training run again resumes)", file=sys.stderr)
         return 130
     return 0
+
+# %% ../nbs/90_cli.ipynb #f436711a
+# ---- issue 13: scoring predictions as SatlasPretrain does
+_EVALUATE_EPILOG = """\
+examples:
+  worldsat evaluate --gt sample:beauce --pred sample:beauce --modality polygon    the truth against itself: F1 1 (a check of the files)
+  worldsat evaluate --gt sample:beauce --pred sample:beauce --modality point --categories wind_turbine --distance 20 --out scores
+
+GT and PRED: a Satlas label folder (its root, static/ or tile folders with vector.json and PNGs), a GeoParquet or
+GeoJSON file of labels (any CRS: the prediction is moved onto the truth's frame; columns category, geometry and
+optionally score and properties), a GeoTIFF (raster modalities), or sample:SITE (the sample world's labels of a site).
+MODALITY: point (one-to-one matches within a distance), polygon (IoU matches), polyline (cell F1 within a band around
+the lines), property (the properties of matched objects), segment, bin_segment, regress, or raster (every raster task).
+Defaults are SatlasPretrain's. The table has one row per category, then the overall (mean over categories) and pooled
+rows; --out writes it as scores.csv and scores.md."""
+
+_EVALUATE_OPTS = {  # CLI option -> (evaluate()'s keyword, how to read it)
+    "categories": ("categories", lambda s: [c.strip() for c in s.split(",") if c.strip()]),
+    "distance": ("distance", float), "iou_threshold": ("iou_threshold", float), "band": ("band", int),
+    "min_truth": ("min_truth", int), "tasks": ("tasks", lambda s: [c.strip() for c in s.split(",") if c.strip()])}
+
+def _labels_arg(spec:str, what:str):
+    "A --gt / --pred value: `sample:SITE` (the sample world's labels of SITE) or a path that must exist."
+    if spec.startswith("sample:"):
+        from worldsat.sample import SITES, sample_world
+        site, names = spec.split(":", 1)[1], [s.name for s in SITES]
+        if site not in names: raise UnknownName(f"{what} {spec!r}: no sample site {site!r}", fix=f"use one of {', '.join('sample:' + n for n in names)}")
+        return sample_world(show_progress=False)/"labels"/f"labels_{site}"/"labels.parquet"
+    if not Path(spec).exists(): raise DataUnavailable(f"{what} {spec!r} does not exist", fix="pass a Satlas label folder, a GeoParquet/GeoJSON/GeoTIFF file, or sample:SITE")
+    return Path(spec)
+
+def _cmd_evaluate(a):
+    ev = _lib("worldsat.infer.evaluate", "evaluate")
+    if a.modality not in ev.MODALITIES: raise UnknownName(f"--modality {a.modality!r} is not one worldsat scores", fix=f"use one of {', '.join(ev.MODALITIES)}")
+    fn = {"point": ev.evaluate_points, "polygon": ev.evaluate_polygons, "polyline": ev.evaluate_polylines,
+          "property": ev.evaluate_properties}.get(a.modality, ev.evaluate_rasters)
+    import inspect
+    allowed = set(inspect.signature(fn).parameters)
+    opts = {}
+    for opt, (kw, read) in _EVALUATE_OPTS.items():
+        v = getattr(a, opt)
+        if v is None: continue
+        flag = "--" + opt.replace("_", "-")
+        if kw not in allowed: raise InvalidInput(f"{flag} does not apply to --modality {a.modality}", fix=f"leave {flag} out")
+        try: opts[kw] = read(v)
+        except ValueError: raise InvalidInput(f"{flag} {v!r} is not a number", fix=f"pass e.g. {flag} 10") from None
+        if kw in ("distance", "iou_threshold", "band", "min_truth") and not opts[kw] >= 0:
+            raise InvalidInput(f"{flag} {v!r} is negative", fix=f"pass {flag} 0 or more")
+    if a.out is not None: output_dir(a.out, what="--out")
+    gt, pred = _labels_arg(a.gt, "--gt"), _labels_arg(a.pred, "--pred")
+    if a.split is not None and not Path(a.split).is_file():
+        raise DataUnavailable(f"--split {a.split!r} is not a file", fix="pass a split JSON such as metadata/test_highres.json")
+    tab = ev.evaluate(gt, pred, a.modality, frame=a.frame, split=a.split, **opts)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if a.out is not None:
+        out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out/"scores.csv") as tmp: tab.to_csv(tmp, index=False)
+        with atomic_path(out/"scores.md") as tmp: tmp.write_text(_markdown(tab))
+        print(f"written: {out/'scores.csv'}, {out/'scores.md'}")
+
+def _evaluate_parser(sub):
+    p = sub.add_parser("evaluate", help="score predictions against truth per label type, as SatlasPretrain does",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EVALUATE_EPILOG,
+                       description="Compare predicted labels (points, polygons, polylines, properties or rasters) with the truth, "
+                                   "in any CRS, and print precision, recall and F1 (and IoU, MAE where they apply) per category.")
+    p.add_argument("--gt", required=True, metavar="GT", help="the truth: a Satlas label folder, a GeoParquet/GeoJSON/GeoTIFF file or sample:SITE")
+    p.add_argument("--pred", required=True, metavar="PRED", help="the prediction, the same kinds")
+    p.add_argument("--modality", required=True, help="point, polygon, polyline, property, segment, bin_segment, regress or raster")
+    p.add_argument("--categories", default=None, metavar="A,B", help="score these categories only (default: every one of the truth's)")
+    p.add_argument("--distance", default=None, metavar="M", help="point: the largest match distance in ground metres (default: Satlas's 128 frame units: 8 px of a zoom-13 tile)")
+    p.add_argument("--iou-threshold", default=None, metavar="X", help="polygon: the least IoU of a match (default: 0.1, Satlas's)")
+    p.add_argument("--band", default=None, metavar="N", help="polyline: the band around the lines in cells (default: 4)")
+    p.add_argument("--min-truth", default=None, metavar="N", help="categories with fewer true objects are left out of the overall row (default: 20, Satlas's)")
+    p.add_argument("--tasks", default=None, metavar="A,B", help="raster modalities: the raster tasks to score (default: all)")
+    p.add_argument("--frame", default=None, choices=["pixel"], help="pixel: truth and prediction are in pixel coordinates without a CRS")
+    p.add_argument("--split", default=None, metavar="FILE", help="Satlas truth: score the tiles of this split JSON only (e.g. test_highres.json)")
+    p.add_argument("--out", default=None, help="also write scores.csv and scores.md to this folder")
+    p.set_defaults(func=_cmd_evaluate)

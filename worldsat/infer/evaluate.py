@@ -201,6 +201,11 @@ def _empty_gdf() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"category": pd.Series([], dtype=object), "properties": pd.Series([], dtype=object),
                              "score": pd.Series([], dtype=float)}, geometry=gpd.GeoSeries([]))
 
+def _prop_score(p:dict) -> float:
+    "A confidence kept in the properties (Satlas vector.json keeps it there): a number, else NaN."
+    try: return float(p.get("score", np.nan))
+    except (TypeError, ValueError): return np.nan
+
 def _norm_gdf(gdf:gpd.GeoDataFrame, what:str) -> gpd.GeoDataFrame:
     "category, properties (dicts), score (NaN if none) and geometry of a label table."
     if "category" not in gdf.columns:
@@ -222,7 +227,7 @@ def _norm_gdf(gdf:gpd.GeoDataFrame, what:str) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame({"category": pd.Series(gdf["category"].astype(str).values, dtype=object),
                             "properties": pd.Series(props, dtype=object),
                             "score": pd.Series(pd.to_numeric(gdf["score"], errors="coerce").values if "score" in gdf.columns
-                                               else np.full(len(gdf), np.nan), dtype=float)},
+                                               else [_prop_score(p) for p in props], dtype=float)},
                            geometry=gpd.GeoSeries(gdf.geometry.values, crs=gdf.crs), crs=gdf.crs)
     return out
 
@@ -401,7 +406,8 @@ def _on_truth(pred, truth:Labels) -> Labels:
             part = by_tile.get(tile)
             if part is None or not len(part): groups[key] = _empty_gdf(); continue
             g = part.copy()
-            g = gpd.GeoDataFrame(g.drop(columns="geometry"), geometry=gpd.GeoSeries(_lonlat_to_frame_geoms(list(part.geometry.values), tile, SATLAS_ZOOM)))
+            g = gpd.GeoDataFrame(g.drop(columns="geometry"), geometry=gpd.GeoSeries(shapely.transform(_lonlat_to_frame_geoms(list(part.geometry.values), tile, SATLAS_ZOOM), np.round),
+                                                                                    index=part.index))   # whole frame units, as vector.json stores them
             groups[key] = g
         out = Labels("satlas", groups, {k: set() for k in groups}, {k: {} for k in groups}, None, "prediction", dict(truth.tiles))
     else:  # truth in a CRS (or pixels): bring the prediction onto it
