@@ -584,7 +584,7 @@ def image_overlay(item:pystac.Item, composite="true colour", name:str|None=None,
     k = max(1, -(-max(full) // max_size))
     img = stretch(item_reflectance(item, bands, shape=(full[0] // k, full[1] // k)))
     with rasterio.open(item.assets[asset_key(item, bands[0])].get_absolute_href()) as src:
-        src_tr = src.transform * src.transform.scale(src.width / img.shape[2], src.height / img.shape[1])
+        src_tr = src.transform @ src.transform.scale(src.width / img.shape[2], src.height / img.shape[1])
         crs = src.crs
     dst_tr, w, h = calculate_default_transform(crs, "EPSG:4326", img.shape[2], img.shape[1],
                                               *rasterio.transform.array_bounds(img.shape[1], img.shape[2], src_tr))
