@@ -498,6 +498,8 @@ def check_task(task:dict) -> dict:
         if prop is not None: raise _task_error(task, f"a {kind} task reads no property (got {prop!r})", "leave property out, or use kind 'regress' or 'property'")
         if classes is None: raise _task_error(task, f"a {kind} task needs classes", "pass classes=['wheat', 'maize'] (categories default to them)")
         base = 0 if kind in ("classify", "bin_segment") else 1
+        if base and "background" in classes:
+            raise _task_error(task, f"classes {classes} name 'background', which a {kind} task has already (class 0)", "leave 'background' out of classes")
         if cats is None: mapping = {c: i + base for i, c in enumerate(classes)}
         elif isinstance(cats, dict):
             bad = {k: v for k, v in cats.items() if not isinstance(k, str) or v not in classes}

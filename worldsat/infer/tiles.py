@@ -232,8 +232,8 @@ def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -
                 with open(tmp, "wb") as f:
                     np.savez(f, windows=np.array(ids), regions=np.array(regions),
                              **{f"sum{k}": s for k, (s, _) in enumerate(blocks)}, **{f"weight{k}": w for k, (_, w) in enumerate(blocks)})
-            for (g, ys), (r0, r1, c0, c1), (s, w) in zip(groups, regions, blocks):
-                s, w = s.copy(), w.copy()
+            for (g, ys), (r0, r1, c0, c1) in zip(groups, regions):          # read each region just before adding to it: two
+                s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]   # grid rows of one batch share rows of pixels
                 for i, yi in zip(g, ys):                                   # in window order, as in any run: the same sums
                     c = wins[i][1] * scale - c0
                     wi = wt(i)

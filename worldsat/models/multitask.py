@@ -62,6 +62,9 @@ def check_task(task:dict, # {"name", "kind", "classes", "categories", "property"
     if kind not in ("regress", "property") and not classes:
         raise InvalidInput(f"task {name!r} ({kind}) has no classes (classes={task.get('classes')!r})",
                            fix="list its class names (segment and polyline: the foreground classes; 0 is background)")
+    if kind in ("segment", "polyline", "detect", "instance") and "background" in classes:
+        raise InvalidInput(f"task {name!r} ({kind}) lists 'background' among its classes {classes}; class 0 is the background already",
+                           fix="leave 'background' out of classes")
     if kind == "classify" and len(classes) < 2:
         raise InvalidInput(f"task {name!r} (classify) has the single class {classes}: nothing to choose from",
                            fix="give at least two classes")
