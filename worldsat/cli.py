@@ -33,6 +33,7 @@ def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:boo
 def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str="2024-12-31",
          max_cloud:float=30.0, seed:int=0, quiet:bool=False,
          sr_epochs:int=30, # epochs of the SR model (0: skip the super-resolution step)
+         products_epochs:int=10, # epochs of the small multi-task model whose map products end the demo (0: skip that step)
         ) -> dict:
     "Run the demo; returns the paths it wrote."
     import geopandas as gpd
@@ -49,6 +50,7 @@ def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str
     parse_date(start, "--start", optional=False); parse_date(end, "--end", end=True, optional=False)
     _check_number(max_cloud, "--max-cloud", 0, 100)
     _check_number(sr_epochs, "--sr-epochs", 0, whole=True)
+    _check_number(products_epochs, "--products-epochs", 0, whole=True)
     t0 = time.time()
     say(f"[1/6] sample world (seed {seed}) ...")
     root = sample_world(cfg=SampleConfig(seed=seed), show_progress=not quiet)
@@ -92,9 +94,13 @@ def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str
            "figure": str(out/"timeseries.png"), "scenes": [s.id for s in sel.scenes]}
     if sr_epochs:
         res["sr"] = demo_sr(out/"sr", "pampas", sr_epochs, say, quiet)
+    if products_epochs:   # a small model's map products over a held-out part of the sample world, scored and mapped
+        from worldsat.infer.workflow import demo_products
+        res["products"] = demo_products(out/"products", "beauce", epochs=products_epochs, seed=seed, say=say, quiet=quiet)
     with atomic_path(out/"demo.json") as tmp: tmp.write_text(json.dumps(res, indent=2, default=float))
     say(f"done in {time.time() - t0:.0f} s:\n  map     {res['map']}\n  figure  {res['figure']}\n  report  {res['report']}\n  cube    {res['cube']}\n  catalog {res['catalog']}")
     if sr_epochs: say(f"  SR COG  {res['sr']['sr']}\n  SR map  {res['sr']['map']}\n  SR fig  {res['sr']['figure']}")
+    if products_epochs: say(f"  products {res['products']['map']}\n  scores   {res['products']['scores_md']}\n  STAC     {res['products']['stac']}")
     return res
 
 def demo_sr(out:Path, site:str, epochs:int, say=print, quiet:bool=False) -> dict:
@@ -170,7 +176,7 @@ def scenes(aoi, start, end, catalog="sample", collection="sentinel-2-l2a", out=N
 _EPILOG = """\
 examples:
   worldsat demo                         build the sample world, search it, write a map and a figure
-  worldsat demo --site iowa --max-cloud 10 --sr-epochs 0 --out demo-iowa    another site, without the SR step
+  worldsat demo --site iowa --max-cloud 10 --sr-epochs 0 --products-epochs 0 --out demo-iowa    another site, without the models
   worldsat scenes --aoi 1.605,48.222,1.635,48.238 --start 2024-01-01 --end 2024-12-31 --even 6 --out report.parquet
   worldsat sample --validate            build (or find) the sample world and check it against STAC
   worldsat build --config build.json --out data/beauce    build an ML-ready dataset (resumable)
@@ -182,6 +188,7 @@ examples:
   worldsat tile 2.35 48.86              the SatlasPretrain Web-Mercator tile of a point
   worldsat sr train --model all         train bicubic, SRCNN and HighRes-net on the sample world; print the results
   worldsat sr predict sr-runs/highresnet --site pampas    super-resolve a site to a COG and a map
+  worldsat predict runs/mt --site beauce --start 2024-04-01 --end 2024-09-30 --out products/beauce    map products of a model
   worldsat evaluate --gt sample:beauce --pred sample:beauce --modality point    score predicted labels as SatlasPretrain does
 
 Set WORLDSAT_HOME to choose where generated data is cached (default ~/.cache/worldsat)
@@ -189,7 +196,7 @@ and WORLDSAT_PROGRESS=0 to silence progress (a terminal shows bars; a log gets a
 
 def _cmd_demo(a):
     import matplotlib; matplotlib.use("Agg")   # the program draws into files only (library functions leave the backend alone)
-    demo(a.out, a.site, a.start, a.end, a.max_cloud, a.seed, sr_epochs=a.sr_epochs)
+    demo(a.out, a.site, a.start, a.end, a.max_cloud, a.seed, sr_epochs=a.sr_epochs, products_epochs=a.products_epochs)
 
 def _sr_overrides(a) -> dict:
     d = {"k": a.k, "lr_patch": a.patch, "bs": a.bs, "lr": a.lr, "loss": a.loss, "checkpoint_every": a.checkpoint_every,
@@ -428,7 +435,9 @@ def parser() -> argparse.ArgumentParser:
                        description="Build (or reuse) the sample world, search it for clear Sentinel-2 scenes of one site, "
                                    "and write an interactive map (map.html) and a time-series figure (timeseries.png); then train a small "
                                    "super-resolution model (HighRes-net) on two sites and write the third site super-resolved from 10 m "
-                                   "to 2.5 m (sr/sr.tif, sr/map.html, sr/sr.png), scored against its high-res image.")
+                                   "to 2.5 m (sr/sr.tif, sr/map.html, sr/sr.png), scored against its high-res image; last, train a small "
+                                   "multi-task model on the west of the Beauce site and write its map products over the held-out east "
+                                   "(products/: COGs, GeoParquet, STAC), scored per label type beside trivial baselines, on a map.")
     d.add_argument("--out", default="worldsat-demo", help="folder for the outputs (default: ./worldsat-demo)")
     d.add_argument("--site", default="beauce", help="sample site: beauce, iowa or pampas (default: beauce)")
     d.add_argument("--start", default="2024-01-01", help="first date, YYYY-MM-DD (default: 2024-01-01)")
@@ -436,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--max-cloud", type=float, default=30.0, help="highest scene cloud cover in %% (default: 30)")
     d.add_argument("--seed", type=int, default=0, help="seed of the sample world (default: 0)")
     d.add_argument("--sr-epochs", type=int, default=30, help="epochs of the demo's SR model; 0 skips super-resolution (default: 30)")
+    d.add_argument("--products-epochs", type=int, default=10, help="epochs of the demo's multi-task model; 0 skips the map products (default: 10)")
     d.set_defaults(func=_cmd_demo)
     s = sub.add_parser("sample", help="build or locate the sample world",
                        description="Build the sample world (or find the cached copy) and print where its catalog.json is.")
@@ -542,6 +552,7 @@ def parser() -> argparse.ArgumentParser:
     _pretrain_parser(sub)
     _probe_parser(sub)
     _train_parser(sub)
+    _predict_parser(sub)
     _evaluate_parser(sub)
     return p
 
@@ -1058,3 +1069,82 @@ def _evaluate_parser(sub):
     p.add_argument("--split", default=None, metavar="FILE", help="Satlas truth: score the tiles of this split JSON only (e.g. test_highres.json)")
     p.add_argument("--out", default=None, help="also write scores.csv and scores.md to this folder")
     p.set_defaults(func=_cmd_evaluate)
+
+_PREDICT_EPILOG = """\
+examples:
+  worldsat predict runs/mt --site beauce --start 2024-04-01 --end 2024-09-30 --out products/beauce
+  worldsat predict runs/mt --aoi 1.600,48.218,1.640,48.242 --start 2024-01-01 --end 2024-12-31 --periods quarter --out products/q
+  worldsat predict runs/mt --site beauce --start 2024-01-01 --end 2024-12-31 --tasks land_cover --size 128 --out products/lc
+  worldsat predict sr-runs/highresnet --site pampas --start 2024-01-01 --end 2024-02-28 --out products/sr
+  worldsat evaluate --gt sample:beauce --pred products/beauce/2024-04-01_2024-09-30/products.parquet --modality point
+
+MODEL: a run folder of `worldsat train` (or its model.pt), a worldsat checkpoint, a published name (`worldsat weights
+list`), or a run folder of `worldsat sr train` (then the output is the super-resolved area, as `worldsat sr predict`).
+The area is cut into windows (--size, --overlap px) that are predicted in batches and blended, so no seam shows; the
+K clearest images of the period per place go in (--times; 4 for a multi-image model, as Satlas). OUT gets, per
+period, COG rasters (classes, probabilities, values), vectors.parquet (points, polygons, polylines with their
+scores and properties), Satlas vector.json tiles, changes between periods (--periods), a STAC collection
+(collection.json) and products.json. Running the same command again resumes a killed run (--restart starts over)."""
+
+def _site_aoi(site:str):
+    "The area of a sample site (`--site`), as its labels' footprint."
+    from worldsat.sample import SITES, sample_world
+    from worldsat.data.catalog import StaticCatalog
+    names = [s.name for s in SITES]
+    if site not in names: raise UnknownName(f"--site {site!r} is not a sample site", fix=f"use one of {', '.join(names)}")
+    return next(s for s in StaticCatalog(sample_world(show_progress=False)).search("labels") if s.properties["worldsat:site"] == site).footprint
+
+def _is_sr_run(model:str) -> bool:
+    p = Path(model)
+    return p.is_dir() and (p/"normalization.json").is_file() and (p/"best.pt").is_file() and not (p/"model.pt").exists()
+
+def _cmd_predict(a):
+    if (a.aoi is None) == (a.site is None): raise InvalidInput("give the area with --aoi or --site (one of them)", fix="e.g. --site beauce, or --aoi 1.600,48.218,1.640,48.242")
+    aoi = _aoi_arg(a.aoi) if a.aoi is not None else _site_aoi(a.site)
+    if _is_sr_run(a.model):
+        bad = [f for f, v in (("--periods", a.periods), ("--tasks", a.tasks), ("--threshold", a.threshold)) if v is not None]
+        if bad: raise InvalidInput(f"{', '.join(bad)} do not apply to the SR run {a.model!r}", fix="leave them out for a super-resolution model")
+        from worldsat.sr.workflow import predict_aoi
+        output_dir(a.out, what="--out")
+        r = predict_aoi(a.model, aoi, a.start, a.end, catalog=a.catalog, collection=a.collection, out=a.out, device=a.device,
+                        **({} if a.times is None else {"k": a.times}))
+        print(f"{r['lr_shape'][0]} x {r['lr_shape'][1]} px at 10 m -> {r['sr_shape'][0]} x {r['sr_shape'][1]} px from {len(r['inputs'])} revisits\n"
+              f"SR COG: {r['sr']}\nmap:    {r['map']}")
+        return
+    pr = _lib("worldsat.infer.predict", "predict")
+    kw = {k: v for k, v in dict(size=a.size, overlap=a.overlap, batch_size=a.batch_size, threshold=a.threshold, times=a.times).items() if v is not None}
+    tasks = None if a.tasks is None else [t.strip() for t in a.tasks.split(",") if t.strip()]
+    rec = pr.predict(a.model, aoi, a.start, a.end, a.out, catalog=a.catalog, collection=a.collection, periods=a.periods, tasks=tasks,
+                     device=a.device, restart=a.restart, **kw)
+    print(f"{rec['model']}: {len(rec['tasks'])} task(s) ({', '.join(rec['tasks'])}), {rec['times']} image(s) per place, {rec['crs']}, {rec['seconds']:.0f} s")
+    for p in rec["periods"]:
+        counts = ", ".join(f"{c} {n}" for c, n in p["counts"].items()) or "no objects"
+        print(f"  {p['label']} ({p['start']} to {p['end']}, {len(p['scenes'])} scenes): {counts}\n    vectors {p['vectors']}")
+        for task, rs in p["rasters"].items(): print(f"    {task}: " + ", ".join(f"{k} {v}" for k, v in rs.items()))
+    for c in rec["changes"]: print(f"  changes {c['before']} -> {c['after']}: " + (", ".join(f"{k} {n}" for k, n in c["counts"].items()) or "none") + f"  ({c['path']})")
+    print(f"STAC collection: {rec['stac']}")
+
+def _predict_parser(sub):
+    p = sub.add_parser("predict", help="a model's products over an area and period: COGs, GeoParquet, Satlas tiles, STAC",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_PREDICT_EPILOG,
+                       description="Run a trained or published model over an area and period, window by window, and write its map "
+                                   "products (rasters as COGs, objects as GeoParquet and Satlas vector.json tiles, a STAC collection).")
+    p.add_argument("model", metavar="MODEL", help="a `worldsat train` run folder, a checkpoint, a published name, or a `worldsat sr train` run")
+    p.add_argument("--aoi", default=None, help="the area: minlon,minlat,maxlon,maxlat, a GeoJSON file or text")
+    p.add_argument("--site", default=None, help="a sample site (beauce, iowa, pampas) as the area, instead of --aoi")
+    p.add_argument("--start", required=True, help="first date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last date, YYYY-MM-DD")
+    p.add_argument("--out", required=True, help="the output folder (a killed run there resumes)")
+    p.add_argument("--catalog", default="sample", help="a STAC catalog folder or API (default: the sample world)")
+    p.add_argument("--collection", default="sentinel-2-l2a", help="the imagery collection (default: sentinel-2-l2a)")
+    p.add_argument("--periods", default=None, choices=["month", "quarter", "year"], help="one product per period, with the changes between them")
+    p.add_argument("--tasks", default=None, metavar="A,B", help="the tasks to predict (default: every task of the model with a map output)")
+    p.add_argument("--times", type=int, default=None, metavar="K", help="images per place, the K clearest (default: 4 for a multi-image model, else 1)")
+    p.add_argument("--size", type=int, default=None, help="window side in pixels (default: 256)")
+    p.add_argument("--overlap", type=int, default=None, help="least overlap of windows in pixels (default: 32)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default: 8)")
+    p.add_argument("--threshold", type=float, default=None, help="score above which an object is kept (default: 0.5)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--restart", action="store_true", help="start over instead of resuming what OUT holds")
+    p.set_defaults(func=_cmd_predict)
+

@@ -26,8 +26,8 @@ from skimage.morphology import skeletonize
 from ..core import InvalidInput, UnknownName, progress as _progress
 
 # %% auto #0
-__all__ = ['COLUMNS', 'STATS', 'product_table', 'find_points', 'dedupe_points', 'vectorize_polygons', 'merge_polygons',
-           'vectorize_polylines', 'attach_properties']
+__all__ = ['COLUMNS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points', 'vectorize_polygons',
+           'merge_polygons', 'vectorize_polylines', 'attach_properties']
 
 # %% ../../nbs/42_infer.vectorize.ipynb #f1a449a0
 COLUMNS = ["category", "geometry", "score", "properties", "label_type"]
@@ -515,6 +515,8 @@ def _stat(v:np.ndarray, stat:str):
     u, c = np.unique(v, return_counts=True)
     return u[np.argmax(c)].item()  # ties: the smallest value
 
+ATTACH_IN_MEMORY = 256 * 2**20 # a lazy raster up to this many bytes is read once for all objects; larger ones per object
+
 def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any CRS
                       raster:xr.DataArray, # ONE band of values (y, x) or (1, y, x), with a CRS (e.g. a regressed height)
                       name:str, # the property to write into each row's `properties`
@@ -534,6 +536,9 @@ def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any C
     nodata = x.rio.nodata
     geoms = gdf.geometry.to_crs(x.rio.crs).values if len(gdf) else []
     props = gdf["properties"].tolist() if "properties" in gdf.columns else [{} for _ in range(len(gdf))]
+    data = x.data
+    if hasattr(data, "compute") and len(geoms) > 8 and data.nbytes <= ATTACH_IN_MEMORY:   # many objects on a raster that fits: read it once
+        data = np.asarray(data.compute())
     out = []
     for g, p in zip(geoms, props):
         p = dict(p) if isinstance(p, dict) else {}
@@ -545,7 +550,7 @@ def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any C
             r0, c0 = max(int(np.floor(b[1])) - pad, 0), max(int(np.floor(b[0])) - pad, 0)
             r1, c1 = min(int(np.ceil(b[3])) + pad, H), min(int(np.ceil(b[2])) + pad, W)
             if r1 > r0 and c1 > c0:
-                a = x.data[0, r0:r1, c0:c1]
+                a = data[0, r0:r1, c0:c1]
                 a = np.asarray(a.compute() if hasattr(a, "compute") else a)
                 local = shapely.transform(gp, lambda xy: xy - [c0, r0])
                 kind = shapely.get_type_id(local)
