@@ -806,6 +806,16 @@ def _encoder(src:str):
     raise DataUnavailable(f"RUN {src!r} is neither a pretraining run folder nor a checkpoint file",
                           fix="pass the --out folder of `worldsat pretrain`, or a .pt file written by worldsat")
 
+def _show_table(tab:pd.DataFrame, out, stem:str):
+    "Print a results table (3 decimals); with `out`, also write it there as STEM.csv and STEM.md (atomically)."
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if out is None: return
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out/f"{stem}.csv") as tmp: tab.to_csv(tmp, index=False)
+    with atomic_path(out/f"{stem}.md") as tmp: tmp.write_text(_markdown(tab))
+    print(f"written: {out/(stem + '.csv')}, {out/(stem + '.md')}")
+
 def _markdown(tab:pd.DataFrame) -> str:
     "A table as Markdown (numbers with 3 decimals)."
     cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)
@@ -833,13 +843,7 @@ def _cmd_probe(a):
     data = pb.labelled_data(a.on, size=a.size)
     tab = pb.probe(enc, data, split=("train", ["val", "test"]), methods=methods, seed=a.seed, size=_input_size(data, a.input_size),
                    name=Path(a.run).name, device=a.device)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if a.out is not None:
-        out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out/"probe.csv") as tmp: tab.to_csv(tmp, index=False)
-        with atomic_path(out/"probe.md") as tmp: tmp.write_text(_markdown(tab))
-        print(f"written: {out/'probe.csv'}, {out/'probe.md'}")
+    _show_table(tab, a.out, "probe")
 
 def _probe_parser(sub):
     p = sub.add_parser("probe", help="evaluate an encoder: kNN, linear probe, fine-tuning, beside random init",
@@ -1043,13 +1047,7 @@ def _cmd_evaluate(a):
     if a.split is not None and not Path(a.split).is_file():
         raise DataUnavailable(f"--split {a.split!r} is not a file", fix="pass a split JSON such as metadata/test_highres.json")
     tab = ev.evaluate(gt, pred, a.modality, frame=a.frame, split=a.split, **opts)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if a.out is not None:
-        out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out/"scores.csv") as tmp: tab.to_csv(tmp, index=False)
-        with atomic_path(out/"scores.md") as tmp: tmp.write_text(_markdown(tab))
-        print(f"written: {out/'scores.csv'}, {out/'scores.md'}")
+    _show_table(tab, a.out, "scores")
 
 def _evaluate_parser(sub):
     p = sub.add_parser("evaluate", help="score predictions against truth per label type, as SatlasPretrain does",
