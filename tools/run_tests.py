@@ -8,12 +8,8 @@ Examples:
     python tools/run_tests.py                       # the default suite (skips cells flagged notest/slow/gpu/network)
     python tools/run_tests.py --flags slow          # also run cells flagged `slow`
     python tools/run_tests.py nbs/01_geo.ipynb      # one notebook
-    python tools/run_tests.py --record              # also store each notebook's time in tools/test_times.json
-
-Notebooks start longest first (by the times in tools/test_times.json; an unknown one counts as long), so that two
-workers finish together instead of one waiting on a long notebook that started last.
 """
-import argparse, json, os, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 
 def main(argv=None):
@@ -23,7 +19,6 @@ def main(argv=None):
     ap.add_argument("--flags", default="", help="space-separated test flags to run that are normally skipped (slow gpu network notest)")
     ap.add_argument("--n-workers", type=int, default=min(os.cpu_count() or 1, 2), help="notebooks run at once (default: 2)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default: 900)")
-    ap.add_argument("--record", action="store_true", help="write each notebook's time to tools/test_times.json (the order of later runs)")
     args = ap.parse_args(argv)
 
     from fastcore.parallel import parallel
@@ -46,18 +41,11 @@ def main(argv=None):
     os.environ.setdefault("WORLDSAT_PROGRESS", "0")
     print(f"testing {len(files)} notebooks with {args.n_workers} workers; skipping cells flagged "
           f"{sorted(set(skip_flags) - set(args.flags.split()))}", flush=True)
-    times_file = Path(__file__).resolve().parent/"test_times.json"
-    known = json.loads(times_file.read_text()) if times_file.is_file() else {}
-    rel = lambda f: f.relative_to(cfg.config_path).as_posix() if f.is_relative_to(cfg.config_path) else str(f)
-    files = sorted(files, key=lambda f: -known.get(rel(f), 120))          # longest first: the workers end together
     t0 = time.time()
     results = parallel(test_nb, files, skip_flags=skip_flags, force_flags=args.flags.split(), n_workers=args.n_workers,
                        basepath=cfg.config_path, cell_timeout=args.timeout, pause=0.01)
     root = Path.cwd()
-    if args.record:
-        known.update({rel(f): round(secs) for f, (ok, secs) in zip(files, results)})
-        times_file.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
-    for f, (ok, secs) in sorted(zip(files, results), key=lambda r: r[0]):
+    for f, (ok, secs) in zip(files, results):
         name = f.relative_to(root) if f.is_relative_to(root) else f
         print(f"{'PASS' if ok else 'FAIL'}  {name}  ({secs:.0f} s)")
     passed = sum(ok for ok, _ in results)
