@@ -9,7 +9,8 @@ Two pipelines of worldsat's super-resolution code, each next to its cost floor, 
   fixed number of optimizer steps. The rate is training samples (LR crop stacks) per second.
   bound: the same model, loss and optimizer on random tensors of the same batch shape already on the device:
   forward, loss, backward and step, nothing else.
-* inference: `worldsat.sr.infer.predict_array` over a revisit stack covering `--area-km` x `--area-km` at 10 m
+* inference: `worldsat.sr.infer.predict_array` (worldsat's one tiler, `worldsat.infer.tiles.predict_raster`, into a
+  temporary Zarr run) over a revisit stack covering `--area-km` x `--area-km` at 10 m
   (the sample world's revisits tiled to that size), with overlapping tiles and blending. The rate is km2 of
   low-res input per second.
   bound: the same number of forward passes of the same model on random tiles of the same shape on the device, under
@@ -159,8 +160,8 @@ def main(argv=None):
     reps = math.ceil(n / s0["image"].shape[-1])
     stack = np.tile(np.asarray(s0["image"], np.float32), (1, 1, reps, reps))[:, :, :n, :n]
     clear = np.tile(np.asarray(s0["clear"], bool), (1, reps, reps))[:, :n, :n]
-    from worldsat.sr.infer import tile_windows
-    n_tiles = len(tile_windows(n, n, a.tile, a.overlap))
+    from worldsat.infer.tiles import windows
+    n_tiles = len(windows(n, n, a.tile, a.overlap))
     km2 = n * n * 100 / 1e6
     ir, ib = [], []
     for r in range(a.repeat + 1):

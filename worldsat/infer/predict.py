@@ -24,8 +24,8 @@ from ..core import (BandMismatch, DataUnavailable, IncompatibleWeights, InvalidA
 from .tiles import predict_raster, open_prediction, windows
 
 # %% auto #0
-__all__ = ['RASTER_KINDS', 'EVERY', 'LABEL_TYPES', 'task_channels', 'RasterOutputs', 'model_raster_fn', 'load_model', 'area_cell',
-           'clearest', 'model_source', 'source_products', 'predict']
+__all__ = ['RASTER_KINDS', 'BLOB_CUTOFF', 'EVERY', 'LABEL_TYPES', 'task_channels', 'RasterOutputs', 'model_raster_fn',
+           'load_model', 'area_cell', 'clearest', 'model_source', 'source_products', 'predict']
 
 # %% ../../nbs/45_infer.predict.ipynb #b434aab2
 RASTER_KINDS = {"segment": "class probabilities (background first)", "polyline": "class probabilities (background first)",
@@ -41,23 +41,33 @@ def task_channels(task:dict) -> list:
     if k == "regress": return [n]
     raise InvalidInput(f"task {n!r} ({k}) has no raster output", fix=f"choose tasks of kinds {sorted(RASTER_KINDS)}")
 
-def _blobs(boxes:torch.Tensor, scores:torch.Tensor, h:int, w:int) -> torch.Tensor:
-    "(N, h, w): a Gaussian peak of height `score` at each box centre (sigma: a quarter of the box's shorter side, 1 to 4 px)."
-    if len(boxes) == 0: return boxes.new_zeros((0, h, w))
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    side = torch.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    sig = (side / 4).clamp(1, 4)
-    ys = torch.arange(h, device=boxes.device, dtype=boxes.dtype) + 0.5
-    xs = torch.arange(w, device=boxes.device, dtype=boxes.dtype) + 0.5
-    d2 = (ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2
-    return scores[:, None, None] * torch.exp(-d2 / (2 * sig[:, None, None] ** 2))
+BLOB_CUTOFF = 4.0  # a detection's peak is drawn out to this many sigmas (exp(-8) = 0.03 % of its height there), zero beyond
+
+def _blobs_into(out:torch.Tensor, # (n, h, w), one channel per category: drawn into in place
+                boxes:torch.Tensor, scores:torch.Tensor, labels:torch.Tensor): # N detections (labels 1 ... n)
+    "Draw a Gaussian peak of height `score` at each box centre (sigma: a quarter of the box's shorter side, 1 to 4 px), keeping the highest where peaks meet; each peak is drawn only within `BLOB_CUTOFF` sigmas of its centre."
+    n, h, w = out.shape
+    b = boxes.detach().float().cpu()
+    cx, cy = ((b[:, 0] + b[:, 2]) / 2).tolist(), ((b[:, 1] + b[:, 3]) / 2).tolist()
+    sig = (torch.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) / 4).clamp(1, 4).tolist()
+    for x, y, s, v, c in zip(cx, cy, sig, scores.detach().float().cpu().tolist(), labels.detach().cpu().tolist()):
+        c, r = int(c) - 1, BLOB_CUTOFF * s
+        y0, y1, x0, x1 = max(0, math.floor(y - r)), min(h, math.ceil(y + r)), max(0, math.floor(x - r)), min(w, math.ceil(x + r))
+        if not 0 <= c < n or y0 >= y1 or x0 >= x1: continue
+        gy = torch.exp(-((torch.arange(y0, y1, dtype=torch.float32) + 0.5 - y) ** 2) / (2 * s * s))
+        gx = torch.exp(-((torch.arange(x0, x1, dtype=torch.float32) + 0.5 - x) ** 2) / (2 * s * s))
+        peak = (v * gy[:, None] * gx[None, :]).to(out.device)
+        out[c, y0:y1, x0:x1] = torch.maximum(out[c, y0:y1, x0:x1], peak)
 
 def _per_category(dets:list, n:int, h:int, w:int, masks:bool, device) -> torch.Tensor:
-    "(B, n, h, w): per sample and category, the highest blob (detect) or mask x score (instance) of its objects."
+    "(B, n, h, w): per sample and category, the highest peak (detect) or mask x score (instance) of its objects."
     out = torch.zeros(len(dets), n, h, w, device=device)
     for b, d in enumerate(dets):
         if len(d["boxes"]) == 0: continue
-        v = (d["masks"][:, 0].float() * d["scores"].float()[:, None, None]) if masks else _blobs(d["boxes"].float(), d["scores"].float(), h, w)
+        if not masks:
+            _blobs_into(out[b], d["boxes"], d["scores"], d["labels"])
+            continue
+        v = d["masks"][:, 0].float() * d["scores"].float()[:, None, None]
         for c in range(n):
             sel = d["labels"] == c + 1
             if sel.any(): out[b, c] = v[sel].amax(0)

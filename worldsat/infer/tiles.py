@@ -6,7 +6,8 @@ Docs: https://worldsat.github.io/worldsat/infer.tiles.html.md"""
 
 # %% ../../nbs/41_infer.tiles.ipynb #9520046a
 from __future__ import annotations
-import contextlib, json
+import contextlib, hashlib, json
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,53 +31,93 @@ def _whole(name:str, v, lo:int) -> int:
         raise InvalidInput(f"{name}={v!r} is not a whole number >= {lo}", fix=f"pass {name} as a number of pixels >= {lo}")
     return int(v)
 
+def _exact_scale(scale) -> Fraction:
+    "`scale` as a fraction: 4 -> 4, 20/3 (a float) -> 20/3, when a small denominator matches it to 1e-9."
+    if isinstance(scale, bool): raise InvalidInput(f"scale={scale!r} is not a number", fix="pass e.g. 4 or 20/3")
+    if isinstance(scale, Fraction): s = float(scale)
+    else:
+        try: s = float(scale)
+        except (TypeError, ValueError): raise InvalidInput(f"scale={scale!r} is not a number", fix="pass e.g. 4 or 20/3") from None
+    if not np.isfinite(s) or s <= 0: raise InvalidInput(f"scale={scale!r} is not a positive number", fix="pass e.g. 4 or 20/3")
+    if isinstance(scale, Fraction): return scale
+    f = Fraction(s).limit_denominator(1000)
+    return f if abs(float(f) - s) <= 1e-9 * max(1.0, s) else Fraction(s)
+
+def _hr_size(n:int, scale, what:str="size") -> int:
+    "`n * scale`, which must be a whole number (within 1e-9)."
+    v = n * float(scale)
+    if abs(v - round(v)) > 1e-9 * max(1.0, v):
+        f = _exact_scale(scale)
+        raise InvalidInput(f"{what} {n} px times scale {float(scale):g} is {v:g}, not a whole number of output pixels",
+                           fix=f"crop or pad the raster to a multiple of {f.denominator} px")
+    return int(round(v))
+
 def _starts(n:int, size:int, stride:int) -> list:
     "Window starts along an axis of `n` pixels: every `stride`, the last one shifted back to end on the edge."
     if n <= size: return [0]
     return list(range(0, n - size, stride)) + [n - size]
 
+def _stride(size:int, overlap:int, align:int) -> int: return max(align, (size - overlap) // align * align)
+
 def windows(height:int, width:int, # the raster's size (pixels)
             size:int, # window side (pixels)
-            overlap:int) -> list: # least overlap between neighbouring windows (pixels)
-    "Windows `(row, col, h, w)` covering a `height x width` raster, overlapping by at least `overlap`, never past its edges."
+            overlap:int, # least overlap between neighbouring windows (pixels)
+            align:int=1) -> list: # windows start on multiples of this (the raster and `size` must be multiples too)
+    "Windows `(row, col, h, w)` of one size covering a `height x width` raster, overlapping by at least `overlap`, never past its edges."
     height, width = _whole("height", height, 1), _whole("width", width, 1)
-    size, overlap = _whole("size", size, 1), _whole("overlap", overlap, 0)
+    size, overlap, align = _whole("size", size, 1), _whole("overlap", overlap, 0), _whole("align", align, 1)
     if overlap >= size:
         raise InvalidInput(f"overlap={overlap} is not smaller than the window size={size}",
                            fix="pass an overlap of about a quarter of the window, e.g. overlap=size // 4")
     h, w = min(size, height), min(size, width)
-    rows, cols = _starts(height, h, size - overlap), _starts(width, w, size - overlap)
+    if align > 1 and (h % align or w % align or height % align or width % align):
+        raise InvalidInput(f"with align={align} the raster ({height} x {width}) and the window ({h} x {w}) must be multiples of {align}",
+                           fix=f"crop the raster to a multiple of {align} pixels, and pass a window size that is one")
+    stride = _stride(size, overlap, align)
+    rows, cols = _starts(height, h, stride), _starts(width, w, stride)
     return [(r, c, h, w) for r in rows for c in cols]
 
 # %% ../../nbs/41_infer.tiles.ipynb #aacfb0b7
-def _axis_weights(n:int, size:int, overlap:int, scale:int=1) -> tuple:
+def _check_margin(margin, overlap:int) -> float:
+    try: margin = float(margin)
+    except (TypeError, ValueError): raise InvalidInput(f"margin={margin!r} is not a number of pixels", fix="pass e.g. margin=overlap / 4") from None
+    if not (margin == 0 or 0 <= 2 * margin < overlap):
+        raise InvalidInput(f"margin={margin:g} must be >= 0 and less than half the overlap ({overlap})", fix="pass a smaller margin or a larger overlap")
+    return margin
+
+def _axis_weights(n:int, size:int, overlap:int, scale=1, margin:float=0.0, align:int=1) -> tuple:
     "(starts, weights): per window along an axis of `n` pixels, its `size * scale` output weights; they sum to 1 at every output pixel."
-    starts = _starts(n, size, size - overlap) if n > size else [0]
+    starts = _starts(n, size, _stride(size, overlap, align)) if n > size else [0]
     size = min(size, n)
-    u = (np.arange(size * scale) + 0.5) / scale                         # input coordinate of each output pixel, in the window
+    f = _exact_scale(scale)
+    m = _hr_size(size, f, "window size")
+    u = (np.arange(m) + 0.5) / float(f)                                  # input coordinate of each output pixel, in the window
     raw = []
     for s in starts:
         d = np.minimum(u if s > 0 else np.inf, size - u if s + size < n else np.inf)  # to the nearer inner edge
-        raw.append(np.ones_like(u) if overlap == 0 else np.sin(np.pi / 2 * np.clip(d / overlap, 0, 1)) ** 2)
-    total = np.zeros(n * scale)
-    for s, r in zip(starts, raw): total[s * scale:(s + size) * scale] += r
-    return starts, [r / total[s * scale:(s + size) * scale] for s, r in zip(starts, raw)]
+        raw.append(np.ones_like(u) if overlap == 0 else np.sin(np.pi / 2 * np.clip((d - margin) / (overlap - 2 * margin), 0, 1)) ** 2)
+    total = np.zeros(_hr_size(n, f))
+    at = [int(round(s * f)) for s in starts]
+    for a, r in zip(at, raw): total[a:a + m] += r
+    return starts, [r / total[a:a + m] for a, r in zip(at, raw)]
 
 def blend_weights(height:int, width:int, # the raster's size (input pixels)
                   size:int, overlap:int, # as for `windows`
-                  scale:int=1) -> list: # output pixels per input pixel
-    "One (h * scale, w * scale) float64 weight array per window of `windows(height, width, size, overlap)`: a sin^2 cross-fade across each overlap, summing to 1 at every pixel."
-    windows(height, width, size, overlap)                                # the same checks
-    scale = _whole("scale", scale, 1)
-    rs, wr = _axis_weights(height, size, overlap, scale)
-    cs, wc = _axis_weights(width, size, overlap, scale)
+                  scale=1, # output pixels per input pixel (a whole number, or a fraction such as 20/3)
+                  margin:float=0.0, # input pixels at each inner edge given no weight (the model's border effects), < overlap / 2
+                  align:int=1) -> list: # as for `windows`
+    "One (h * scale, w * scale) float64 weight array per window of `windows(height, width, size, overlap, align)`: a sin^2 cross-fade across each overlap (after `margin`), summing to 1 at every pixel."
+    windows(height, width, size, overlap, align)                         # the same checks
+    margin = _check_margin(margin, overlap)
+    rs, wr = _axis_weights(height, size, overlap, scale, margin, align)
+    cs, wc = _axis_weights(width, size, overlap, scale, margin, align)
     return [np.outer(a, b) for a in wr for b in wc]
 
 # %% ../../nbs/41_infer.tiles.ipynb #f2379890
 _KIND = "worldsat.infer.tiles"
 
-def _as_source(source, times) -> xr.DataArray:
-    "`source` checked: a DataArray (band, y, x) or (time, band, y, x) with a CRS, the chosen times picked."
+def _as_source(source, times, need_crs:bool=True) -> xr.DataArray:
+    "`source` checked: a DataArray (band, y, x) or (time, band, y, x) with a CRS (unless not `need_crs`), the chosen times picked."
     if not isinstance(source, xr.DataArray):
         raise InvalidInput(f"source is a {type(source).__name__}, not an xarray DataArray", fix="pass e.g. cube['image'] (time, band, y, x) or (band, y, x)")
     if source.dims not in (("band", "y", "x"), ("time", "band", "y", "x")):
@@ -87,16 +128,23 @@ def _as_source(source, times) -> xr.DataArray:
         bad = [t for t in idx if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not -source.sizes["time"] <= t < source.sizes["time"]]
         if bad or not idx: raise InvalidInput(f"times={times!r} are not indices into the source's {source.sizes['time']} time steps", fix=f"pass indices 0 ... {source.sizes['time'] - 1}")
         source = source.isel(time=[int(t) for t in idx])
-    if source.rio.crs is None:
+    if need_crs and source.rio.crs is None:
         raise CRSMismatch(f"source {source.name or ''!s} has no CRS", fix="write one with source.rio.write_crs(...), or load it with worldsat.data.load.load")
     return source
 
-def _run_spec(source:xr.DataArray, size, overlap, scale, bands, dtype, times) -> dict:
+def _scale_json(f:Fraction): return int(f) if f.denominator == 1 else str(f)
+
+def _run_spec(source:xr.DataArray, size, overlap, scale:Fraction, bands, dtype, times, margin=0.0, plan=None) -> dict:
     "What defines a run: a resumed run must match it exactly."
-    t = source.rio.transform()
-    return {"dims": list(source.dims), "shape": [int(v) for v in source.shape], "crs": source.rio.crs.to_wkt(),
-            "transform": [float(v) for v in tuple(t)[:6]], "size": size, "overlap": overlap, "scale": scale,
-            "bands": bands, "dtype": np.dtype(dtype).name, "times": None if times is None else [int(v) for v in np.atleast_1d(times)]}
+    crs = source.rio.crs
+    t = source.rio.transform() if crs is not None else None
+    spec = {"dims": list(source.dims), "shape": [int(v) for v in source.shape], "crs": None if crs is None else crs.to_wkt(),
+            "transform": None if t is None else [float(v) for v in tuple(t)[:6]], "size": size, "overlap": overlap,
+            "scale": _scale_json(scale), "bands": bands, "dtype": np.dtype(dtype).name,
+            "times": None if times is None else [int(v) for v in np.atleast_1d(times)]}
+    if margin: spec["margin"] = float(margin)
+    if plan is not None: spec["plan"] = plan
+    return spec
 
 def _done(m:dict) -> set:
     "The window indices a manifest marks done (kept as [start, stop) ranges: a few numbers however large the area)."
@@ -160,39 +208,88 @@ def _model_device(model_fn, device) -> torch.device:
     return torch.device("cpu")
 
 # %% ../../nbs/41_infer.tiles.ipynb #1461b993
+def _tile_plan(tiles, tile_times, pad_times, height:int, width:int, T:int|None, align:int) -> tuple:
+    "Custom `tiles` checked (one size, inside the raster, aligned) with their time lists; and a digest of them for the manifest."
+    wins = [tuple(int(v) for v in t) for t in tiles]
+    if not wins: raise InvalidInput("tiles=[] gives no window", fix="pass (row, col, h, w) windows, or tiles=None for the regular grid")
+    bad = [t for t in wins if len(t) != 4 or t[2:] != wins[0][2:] or not (0 <= t[0] and 0 <= t[1] and t[0] + t[2] <= height and t[1] + t[3] <= width)
+           or t[0] % align or t[1] % align]
+    if bad: raise InvalidInput(f"tiles {bad[:3]} are not windows (row, col, h, w) of one size inside the {height} x {width} source"
+                               + (f", starting on multiples of {align}" if align > 1 else ""), fix="pass windows like those `windows` returns")
+    if tile_times is None:
+        if pad_times is not None: raise InvalidInput("pad_times given without tile_times", fix="pass tile_times, or no pad_times")
+        plan = {"tiles": hashlib.sha256(json.dumps(wins).encode()).hexdigest()}
+        return wins, None, None, plan
+    if T is None: raise InvalidInput("tile_times given, but the source has no time dimension", fix="pass tile_times=None")
+    times = [[int(i) for i in fr] for fr in tile_times]
+    if len(times) != len(wins): raise InvalidInput(f"{len(times)} tile_times for {len(wins)} tiles", fix="give one list of time steps per tile")
+    out = sorted({i for fr in times for i in fr if not 0 <= i < T})
+    if out: raise InvalidInput(f"tile_times name time steps {out[:5]} of a source with {T}", fix=f"use indices 0 ... {T - 1}")
+    pad = max(len(fr) for fr in times) if pad_times is None else _whole("pad_times", pad_times, 1)
+    if pad < max(len(fr) for fr in times): raise InvalidInput(f"pad_times={pad} is less than the {max(len(fr) for fr in times)} time steps of a tile", fix="pass a larger pad_times, or None")
+    plan = {"tiles": hashlib.sha256(json.dumps([wins, times, pad]).encode()).hexdigest()}
+    return wins, times, pad, plan
+
 def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -> (B, K, h * scale, w * scale)
                    source:xr.DataArray, # (band, y, x) or (time, band, y, x), with a CRS; best lazily backed by dask
                    out, # the run's folder (a Zarr store with manifest.json); created, or resumed
-                   *, size:int=256, # window side (input pixels)
+                   *, size:int=256, # window side (input pixels; rounded down to a multiple of a fractional scale's denominator)
                    overlap:int=32, # least overlap between windows (input pixels)
                    batch_size:int=8, # windows per forward pass
-                   scale:int=1, # output pixels per input pixel
-                   channels_out:int|Sequence[str], # K, or the K output band names
+                   scale=1, # output pixels per input pixel: a whole number, or a fraction such as 20/3 (10 m -> 1.5 m)
+                   channels_out:int|Sequence[str]|None=None, # K, or the K output band names (default: as many as the model gives, named 0 ... K-1)
                    times:Sequence[int]|None=None, # time steps of the source to use (indices; default all)
                    dtype="float32", # the prediction's dtype (integers are rounded)
+                   margin:float=0.0, # input pixels at each window's inner edges given no weight (a model's border effects); < overlap / 2
+                   tiles:Sequence|None=None, # windows (row, col, h, w) of one size to use instead of the regular grid
+                   tile_weights:Callable|None=None, # with `tiles`: i -> the (h * scale, w * scale) weights of tile i (default: 1)
+                   tile_times:Sequence|None=None, # with `tiles`: per tile, the time steps (indices) it is given
+                   pad_times:int|None=None, # with `tile_times`: pad each tile's time steps with NaN images to this many (default: the most)
                    device=None, # where the model runs (default: a module's device, else the CPU)
                    amp:bool=True, # autocast on CUDA
                    resume:bool=True, # finish a run that `out` already holds
-                   progress:bool=True) -> Path: # show a progress bar
+                   progress:bool=True, # show a progress bar
+                   desc:str="windows", # the progress bar's label
+                   _need_crs:bool=True) -> Path:
     "Run `model_fn` over `source` window by window, writing the blended prediction into the Zarr store `out`; a killed run resumes."
     import zarr
-    source = _as_source(source, times)
-    scale = _whole("scale", scale, 1)
+    source = _as_source(source, times, _need_crs)
+    f = _exact_scale(scale)
+    q = f.denominator if f.denominator <= 1000 else 1                   # windows start on multiples of q: whole output pixels
     batch_size = _whole("batch_size", batch_size, 1)
-    bands = [str(b) for b in range(_whole("channels_out", channels_out, 1))] if isinstance(channels_out, (int, np.integer)) else [str(b) for b in channels_out]
-    if not bands: raise InvalidInput("channels_out=[] names no output band", fix="pass K, or the K band names")
+    if channels_out is None: bands = None
+    else:
+        bands = [str(b) for b in range(_whole("channels_out", channels_out, 1))] if isinstance(channels_out, (int, np.integer)) else [str(b) for b in channels_out]
+        if not bands: raise InvalidInput("channels_out=[] names no output band", fix="pass K, or the K band names, or None")
     try: dtype = np.dtype(dtype)
     except TypeError: raise InvalidInput(f"dtype={dtype!r} is not a numpy dtype", fix="pass e.g. 'float32' or 'uint8'") from None
     height, width = source.sizes["y"], source.sizes["x"]
-    wins = windows(height, width, size, overlap)
-    spec = _run_spec(source, size, overlap, scale, bands, dtype, times)
+    H, W = _hr_size(height, f, "source height"), _hr_size(width, f, "source width")
+    size = max(q, _whole("size", size, 1) // q * q)
+    if q > 1 and (height % q or width % q):
+        raise InvalidInput(f"the source ({height} x {width} px) at scale {f} must be a multiple of {q} px on each side",
+                           fix=f"crop or pad the source to a multiple of {q} px")
+    margin = _check_margin(margin, _whole("overlap", overlap, 0))
+    T = source.sizes.get("time")
+    if tiles is None:
+        if tile_weights is not None or tile_times is not None or pad_times is not None:
+            raise InvalidInput("tile_weights, tile_times or pad_times given without tiles", fix="pass tiles, or leave those out")
+        wins, plan = windows(height, width, size, overlap, q), None
+        rs, wr = _axis_weights(height, size, overlap, f, margin, q)
+        cs, wc = _axis_weights(width, size, overlap, f, margin, q)
+        wt = lambda i: np.outer(wr[i // len(cs)], wc[i % len(cs)])
+        wtimes, pad = None, None
+    else:
+        wins, wtimes, pad, plan = _tile_plan(tiles, tile_times, pad_times, height, width, T, q)
+        if tile_weights is not None: plan["weights"] = "custom"
+        wt = (lambda i: np.ones((_hr_size(wins[i][2], f), _hr_size(wins[i][3], f)))) if tile_weights is None else tile_weights
+    spec = _run_spec(source, size, overlap, f, bands, dtype, times, margin, plan)
     out = output_dir(out, what="out")
     m = _open_run(out, spec, resume)
     if m is not None and m.get("finished"): return out
-    rs, wr = _axis_weights(height, size, overlap, scale)
-    cs, wc = _axis_weights(width, size, overlap, scale)
-    wt = lambda i: np.outer(wr[i // len(cs)], wc[i % len(cs)])
-    K, H, W, wh, ww = len(bands), height * scale, width * scale, wins[0][2] * scale, wins[0][3] * scale
+    if bands is None and m is not None: bands = m.get("bands")
+    wh, ww = _hr_size(wins[0][2], f), _hr_size(wins[0][3], f)
+    at = lambda v: int(round(v * f))                                   # an input pixel's first output pixel
     done = set() if m is None else _done(m)
     todo = [i for i in range(len(wins)) if i not in done]
     dev = _model_device(model_fn, device)
@@ -203,39 +300,41 @@ def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -
     root = None if m is None else zarr.open_group(str(out), mode="r+")
     if root is not None: _restore(out, m, root)
     chunk = min(max(wh, ww), 1024)
-    bar = _progress(total=-(-len(todo) // batch_size), desc="windows", disable=None if progress else True)
+    bar = _progress(total=-(-len(todo) // batch_size), desc=desc, disable=None if progress else True)
     try:
         for b in range(0, len(todo), batch_size):
             ids = todo[b:b + batch_size]
-            x = _read(source, [wins[i] for i in ids])
+            x = _read(source, [wins[i] for i in ids], None if wtimes is None else [wtimes[i] for i in ids], pad)
             with torch.no_grad(), autocast: y = model_fn(torch.from_numpy(x).to(dev))
             y = y.detach().float().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, np.float64)
+            K = len(bands) if bands is not None else (y.shape[1] if y.ndim == 4 else -1)
             if y.shape != (len(ids), K, wh, ww):
-                raise InvalidInput(f"model_fn turned a batch {x.shape} into {y.shape}, not {(len(ids), K, wh, ww)} (channels_out={K}, scale={scale})",
+                raise InvalidInput(f"model_fn turned a batch {x.shape} into {y.shape}, not {(len(ids), K, wh, ww)} (channels_out={channels_out}, scale={f})",
                                    fix="check channels_out and scale against what the model returns")
             if root is None:                                               # the first batch passed: create the run, whole or not at all
+                bands = bands or [str(k) for k in range(K)]
                 with atomic_path(out, is_dir=True) as tmp:
                     grp = zarr.open_group(str(tmp), mode="w")
                     grp.create_array("sum", shape=(K, H, W), chunks=(K, chunk, chunk), dtype="float64", fill_value=0.0)
                     grp.create_array("weight", shape=(H, W), chunks=(chunk, chunk), dtype="float64", fill_value=0.0)
                     grp.create_array("prediction", shape=(K, H, W), chunks=(K, chunk, chunk), dtype=dtype, fill_value=0)
-                    m = {"kind": _KIND, "run": spec, "windows": len(wins), "done": [], "finished": False}
+                    m = {"kind": _KIND, "run": spec, "bands": bands, "windows": len(wins), "done": [], "finished": False}
                     write_json(tmp/"manifest.json", m)
                 root = zarr.open_group(str(out), mode="r+")
-            groups = []                                                    # runs of windows on one row of the grid: one block each
+            groups = []                                                    # runs of windows that start on one row: one block each
             for i, yi in zip(ids, y):
                 if groups and wins[groups[-1][0][0]][0] == wins[i][0]: groups[-1][0].append(i); groups[-1][1].append(yi)
                 else: groups.append(([i], [yi]))
-            regions = [(wins[g[0]][0] * scale, wins[g[0]][0] * scale + wh, wins[g[0]][1] * scale, wins[g[-1]][1] * scale + ww) for g, _ in groups]
+            regions = [(at(wins[g[0]][0]), at(wins[g[0]][0]) + wh, min(at(wins[i][1]) for i in g), max(at(wins[i][1]) for i in g) + ww) for g, _ in groups]
             blocks = [(root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]) for r0, r1, c0, c1 in regions]
             with atomic_path(out/"journal.npz") as tmp:                  # what to undo if this batch is cut short
-                with open(tmp, "wb") as f:
-                    np.savez(f, windows=np.array(ids), regions=np.array(regions),
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, windows=np.array(ids), regions=np.array(regions),
                              **{f"sum{k}": s for k, (s, _) in enumerate(blocks)}, **{f"weight{k}": w for k, (_, w) in enumerate(blocks)})
             for (g, ys), (r0, r1, c0, c1) in zip(groups, regions):          # read each region just before adding to it: two
                 s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]   # grid rows of one batch share rows of pixels
                 for i, yi in zip(g, ys):                                   # in window order, as in any run: the same sums
-                    c = wins[i][1] * scale - c0
+                    c = at(wins[i][1]) - c0
                     wi = wt(i)
                     s[:, :, c:c + ww] += wi * yi
                     w[:, c:c + ww] += wi
@@ -249,18 +348,22 @@ def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -
         bar.close()
         if module: model_fn.train(was_training)
     if root is None: raise InvalidInput(f"no window to predict in out {str(out)!r}", fix="remove the folder and start again")
-    _finish(root, K, H, W, chunk, dtype)
+    _finish(root, len(bands), H, W, chunk, dtype)
     m["finished"] = True
     write_json(out/"manifest.json", m)
     return out
 
-def _read(source:xr.DataArray, wins:list) -> np.ndarray:
-    "The windows' pixels as one float32 array (B, [T,] C, h, w); a dask-backed source reads them in one compute."
-    parts = [source.isel(y=slice(r, r + h), x=slice(c, c + w)).data for r, c, h, w in wins]
+def _read(source:xr.DataArray, wins:list, times:list|None=None, pad:int|None=None) -> np.ndarray:
+    "The windows' pixels as one float32 array (B, [T,] C, h, w), each window's own time steps padded with NaN images to `pad`; a dask-backed source reads them in one compute."
+    parts = [source.isel(y=slice(r, r + h), x=slice(c, c + w)) for r, c, h, w in wins]
+    if times is not None: parts = [p.isel(time=list(fr)) for p, fr in zip(parts, times)]
+    parts = [p.data for p in parts]
     if any(hasattr(p, "dask") for p in parts):
         import dask
         parts = dask.compute(*parts)
-    return np.stack([np.asarray(p, np.float32) for p in parts])
+    parts = [np.asarray(p, np.float32) for p in parts]
+    if pad is not None: parts = [np.concatenate([p, np.full((pad - len(p),) + p.shape[1:], np.nan, np.float32)]) if len(p) < pad else p for p in parts]
+    return np.stack(parts)
 
 def _finish(root, K, H, W, chunk, dtype):
     "prediction = sum / weight, block by block (integers rounded and clipped to the dtype)."
@@ -282,13 +385,14 @@ def open_prediction(out) -> xr.DataArray:
     if not m.get("finished"): raise InvalidInput(f"the run in {str(out)!r} is not finished ({len(_done(m))} of {m['windows']} windows done)",
                                                  fix="call predict_raster again with the same arguments to finish it")
     run = m["run"]
+    if run.get("crs") is None: raise CRSMismatch(f"the run in {str(out)!r} was made from a source without a CRS", fix="give the source a CRS (source.rio.write_crs(...))")
     t = Affine(*run["transform"])
-    s = run["scale"]
+    s = float(Fraction(str(run["scale"])))
     t = Affine(t.a / s, t.b / s, t.c, t.d / s, t.e / s, t.f)
     arr = da.from_zarr(zarr.open_array(str(out/"prediction"), mode="r"))
     K, H, W = arr.shape
     pred = xr.DataArray(arr, dims=("band", "y", "x"), name="prediction",
-                        coords={"band": run["bands"], "y": t.f + (np.arange(H) + 0.5) * t.e, "x": t.c + (np.arange(W) + 0.5) * t.a})
+                        coords={"band": m.get("bands") or run["bands"], "y": t.f + (np.arange(H) + 0.5) * t.e, "x": t.c + (np.arange(W) + 0.5) * t.a})
     return pred.rio.write_crs(run["crs"]).rio.write_transform(t)
 
 # %% ../../nbs/41_infer.tiles.ipynb #e07e979c

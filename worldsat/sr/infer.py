@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/sr.infer.html.md"""
 
 # %% ../../nbs/24_sr.infer.ipynb #5896230d
 from __future__ import annotations
-import contextlib, dataclasses, datetime as dt, hashlib, inspect, json
+import contextlib, dataclasses, datetime as dt, hashlib, inspect, json, tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -28,73 +28,10 @@ import worldsat
 from ..core import BandMismatch, CRSMismatch, InvalidInput, NoScenesFound, atomic_path, progress as _progress
 from ..viz import map_text, save_map, to_rgb
 from .models import sr_device
+from ..infer.tiles import windows, blend_weights, predict_raster, _exact_scale, _hr_size
 
 # %% auto #0
-__all__ = ['tile_windows', 'blend_weights', 'grid_offset', 'pick_grid', 'predict_array', 'hr_grid', 'predict_area',
-           'write_sr_cog', 'sr_map', 'plot_sr']
-
-# %% ../../nbs/24_sr.infer.ipynb #dfd10acd
-def _axis_starts(n:int, size:int, stride:int) -> list:
-    if n <= size: return [0]
-    return list(range(0, n - size, stride)) + [n - size]
-
-def tile_windows(h:int, w:int, # raster height and width (low-res pixels)
-                 tile:int=64, # tile side (pixels)
-                 overlap:int=16, # least overlap between neighbouring tiles (pixels)
-                 align:int=1) -> list: # tiles start on multiples of this
-    "Windows (row, col, height, width) of one size that cover an `h x w` raster exactly, overlapping by >= `overlap`."
-    for name, v, lo in (("h", h, 1), ("w", w, 1), ("tile", tile, 1), ("overlap", overlap, 0), ("align", align, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise InvalidInput(f"tile_windows: {name}={v!r} is not an integer >= {lo}", fix=f"pass a whole number of pixels")
-    if overlap >= tile: raise InvalidInput(f"overlap={overlap} is not smaller than tile={tile}", fix="use an overlap of about a quarter of the tile")
-    th, tw = min(tile, h), min(tile, w)
-    if align > 1 and (th % align or tw % align or h % align or w % align):
-        raise InvalidInput(f"with align={align} the raster ({h} x {w}) and the tile ({th} x {tw}) must be multiples of {align}",
-                           fix=f"crop the raster to a multiple of {align} pixels, and pass a tile that is one")
-    stride = max(align, (tile - overlap) // align * align)
-    return [(r, c, th, tw) for r in _axis_starts(h, th, stride) for c in _axis_starts(w, tw, stride)]
-
-# %% ../../nbs/24_sr.infer.ipynb #7f74a046
-def _exact_scale(scale) -> Fraction:
-    "`scale` as a fraction: 4 -> 4, 20/3 (a float) -> 20/3, when a small denominator matches it to 1e-9."
-    try: s = float(scale)
-    except (TypeError, ValueError): raise InvalidInput(f"scale={scale!r} is not a number", fix="pass e.g. 4 or 20/3") from None
-    if not np.isfinite(s) or s <= 0: raise InvalidInput(f"scale={scale!r} is not a positive number", fix="pass e.g. 4 or 20/3")
-    f = Fraction(s).limit_denominator(1000)
-    return f if abs(float(f) - s) <= 1e-9 * max(1.0, s) else Fraction(s)
-
-def _hr_size(n:int, scale, what:str="size") -> int:
-    "`n * scale`, which must be a whole number (within 1e-9)."
-    v = n * float(scale)
-    if abs(v - round(v)) > 1e-9 * max(1.0, v):
-        f = _exact_scale(scale)
-        raise InvalidInput(f"{what} {n} px times scale {float(scale):g} is {v:g}, not a whole number of high-res pixels",
-                           fix=f"crop or pad the low-res raster to a multiple of {f.denominator} px")
-    return int(round(v))
-
-def _ramp(n:int, o:float, m:float, eps:float, flush=(False, False)) -> np.ndarray:
-    "1-D weights of `n` pixels: `eps` within `m` of an edge, sin^2 rising over the next `o - 2m`, then 1."
-    i = np.arange(n)
-    d = np.minimum(np.inf if flush[0] else i + 0.5, np.inf if flush[1] else n - i - 0.5)  # from the nearer tapered edge
-    if o <= 0: return np.ones(n)
-    t = np.clip((d - m) / (o - 2 * m), 0, 1)
-    return np.maximum(np.sin(np.pi / 2 * t) ** 2, eps)
-
-def blend_weights(tile_h:int, tile_w:int, # low-res tile size (pixels)
-                  overlap:int, # low-res overlap between tiles (pixels)
-                  scale:float, # super-resolution factor
-                  margin:float|None=None, # low-res pixels at each edge given (almost) no weight (default overlap / 4)
-                  eps:float=1e-6, # the least weight
-                  flush:Sequence[bool]=(False,) * 4) -> np.ndarray: # (top, bottom, left, right) sides on the raster's edge: no taper
-    "Weights (H, W) float32 of a high-res tile for blending: ~0 at the borders, raised cosine across the overlap, 1 inside."
-    margin = overlap / 4 if margin is None else margin
-    if overlap > 0 and not 0 <= 2 * margin < overlap:
-        raise InvalidInput(f"margin={margin} must be >= 0 and less than half the overlap ({overlap})", fix="pass a smaller margin or a larger overlap")
-    H, W = _hr_size(tile_h, scale, "tile height"), _hr_size(tile_w, scale, "tile width")
-    s = float(scale)
-    top, bottom, left, right = flush
-    return np.outer(_ramp(H, overlap * s, margin * s, eps, (top, bottom)),
-                    _ramp(W, overlap * s, margin * s, eps, (left, right))).astype(np.float32)
+__all__ = ['grid_offset', 'pick_grid', 'predict_array', 'hr_grid', 'predict_area', 'write_sr_cog', 'sr_map', 'plot_sr']
 
 # %% ../../nbs/24_sr.infer.ipynb #9ea34048
 def _model_device(model, device) -> torch.device:
@@ -144,36 +81,33 @@ def predict_array(model, # a torch module: model(image (B, T, C, h, w), clear (B
                   scale:float|None=None, # super-resolution factor (default `model.scale`)
                   tile:int=64, # low-res tile side (pixels); not used with `cells`
                   overlap:int=16, # low-res overlap between tiles (with `cells`: the context around each square)
-                  margin:float|None=None, # low-res pixels at tile borders given ~no weight (default overlap / 4)
+                  margin:float|None=None, # low-res pixels at tile borders given no weight (default overlap / 4)
                   batch_size:int=8, # tiles per forward pass
                   device=None, # where to run (default: the model's device; the model is moved there)
                   amp:bool=True, # autocast on CUDA
                   progress:bool=True, # show a progress bar
                   cells:Sequence|None=None, # squares (row0, row1, col0, col1) covering the raster (`pick_grid`): one tile each
                   frames:Sequence|None=None, # per square, the revisits (indices into `image`) its tile is given (default: all)
-                  pad_to:int|None=None) -> np.ndarray: # with `cells`: pad each tile's revisits with empty frames to this many
-    "Super-resolve `image` tile by tile with overlap, blending the tiles: (C_out, H, W) float32."
+                  pad_to:int|None=None, # with `cells`: pad each tile's revisits with empty frames to this many
+                  out=None) -> np.ndarray: # a folder to keep the tiling run in (resumable); default: a temporary one
+    "Super-resolve `image` tile by tile with overlap, blending the tiles with `worldsat.infer.tiles.predict_raster`: (C_out, H, W) float32."
+    import zarr
     img = _as_numpy(image, np.float32)
     if img.ndim != 4: raise InvalidInput(f"image has shape {img.shape}, not (T, C, h, w)", fix="pass one revisit stack, e.g. image[None] for one frame")
     T, C, h, w = img.shape
     finite = np.isfinite(img).all(1)
     clr = finite if clear is None else _as_numpy(clear, bool) & finite
     if clr.shape != (T, h, w): raise InvalidInput(f"clear has shape {clr.shape}, image {img.shape}", fix="pass clear as (T, h, w)")
-    img = np.where(np.isfinite(img), img, 0).astype(np.float32)
     scale = getattr(model, "scale", None) if scale is None else scale
     if scale is None: raise InvalidInput("no scale: the model has no `scale` attribute", fix="pass scale=")
     f = _exact_scale(scale)
-    H, W = _hr_size(h, scale, "image height"), _hr_size(w, scale, "image width")
+    _hr_size(h, scale, "image height"), _hr_size(w, scale, "image width")
     q = f.denominator if f.denominator <= 1000 else 1
-    if cells is None:
-        tile = max(q, tile // q * q)
-        windows = tile_windows(h, w, tile, overlap, align=q)
-        th, tw = windows[0][2:]
-        jobs = [(r, c, None, None) for r, c, _, _ in windows]
-        n_frames = T
+    margin = overlap / 4 if margin is None else margin
+    kw = dict(scale=f, batch_size=batch_size, amp=amp, progress=progress, desc="SR tiles", _need_crs=False)
+    if cells is None: kw.update(size=max(q, tile // q * q), overlap=overlap, margin=margin)
     else:
         cells, frames = _check_cells(cells, frames, h, w, T)
-        margin = overlap / 4 if margin is None else margin
         if overlap > 0 and not 0 <= 2 * margin < overlap:
             raise InvalidInput(f"margin={margin} must be >= 0 and less than half the overlap ({overlap})", fix="pass a smaller margin or a larger overlap")
         band = overlap - 2 * margin                                    # the cross-fade between neighbouring squares
@@ -181,50 +115,31 @@ def predict_array(model, # a torch module: model(image (B, T, C, h, w), clear (B
         th = min(h, up(max(b - a for a, b, _, _ in cells) + 2 * overlap))
         tw = min(w, up(max(d - c for _, _, c, d in cells) + 2 * overlap))
         start = lambda a, n, t: int(min(max((a - overlap) // q * q, 0), n - t))
-        jobs = [(start(a, h, th), start(c, w, tw), fr, (a, b, c, d)) for (a, b, c, d), fr in zip(cells, frames)]
+        tiles = [(start(a, h, th), start(c, w, tw), th, tw) for a, b, c, d in cells]
         n_frames = max([len(fr) for fr in frames] + [int(pad_to or 0)])
         if n_frames == 0: raise InvalidInput("no revisit given to any square", fix="pass frames with at least one index")
-    TH, TW = _hr_size(th, scale), _hr_size(tw, scale)
-    weights = {}
-    def weight(r, c, core):
-        "The tile's weights: around its square with `cells`; else tapered on sides that are not on the raster's edge."
-        if core is not None:
-            a, b, c0, d = core
-            return np.outer(_cell_profile(r, th, a, b, h, band, scale), _cell_profile(c, tw, c0, d, w, band, scale)).astype(np.float32)
-        key = (r == 0, r + th == h, c == 0, c + tw == w)
-        if key not in weights: weights[key] = blend_weights(th, tw, overlap, scale, margin, flush=key)
-        return weights[key]
-    def stack(r, c, fr):
-        "The tile's revisits and clear masks, (n, C, th, tw) and (n, th, tw)."
-        if fr is None: return img[:, :, r:r + th, c:c + tw], clr[:, r:r + th, c:c + tw]
-        x, m = np.zeros((n_frames, C, th, tw), np.float32), np.zeros((n_frames, th, tw), bool)
-        x[:len(fr)], m[:len(fr)] = img[fr, :, r:r + th, c:c + tw], clr[fr, r:r + th, c:c + tw]
-        return x, m
+        weight = lambda i: np.outer(_cell_profile(tiles[i][0], th, *cells[i][:2], h, band, scale),
+                                    _cell_profile(tiles[i][1], tw, *cells[i][2:], w, band, scale))
+        kw.update(size=max(th, tw), overlap=0, tiles=tiles, tile_weights=weight, tile_times=frames, pad_times=n_frames)
+    # the clear mask travels as one more band (1 = clear); NaN images pad the tiles' revisits (not clear, zeros to the model)
+    source = xr.DataArray(np.concatenate([np.where(np.isfinite(img), img, 0).astype(np.float32), clr[:, None].astype(np.float32)], 1),
+                          dims=("time", "band", "y", "x"))
     dev = _model_device(model, device)
-    autocast = torch.autocast("cuda") if amp and dev.type == "cuda" else contextlib.nullcontext()
-    out, wsum = None, np.zeros((H, W), np.float32)
+    TH, TW = (_hr_size(min(kw["size"], h), f), _hr_size(min(kw["size"], w), f)) if cells is None else (_hr_size(th, f), _hr_size(tw, f))
+    def run(x):
+        y = model(torch.nan_to_num(x[:, :, :-1]), x[:, :, -1] > 0.5)
+        if y.ndim != 4 or tuple(y.shape[-2:]) != (TH, TW) or y.shape[0] != len(x):
+            raise InvalidInput(f"the model turned a batch {tuple(x[:, :, :-1].shape)} into {tuple(y.shape)}, not (B, C, {TH}, {TW})",
+                               fix=f"check that the model's scale is {float(scale):g}")
+        return y
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), autocast:
-            for b in _progress(range(0, len(jobs), batch_size), desc="SR tiles", total=-(-len(jobs) // batch_size),
-                               disable=None if progress else True):
-                js = jobs[b:b + batch_size]
-                xs, ms = zip(*[stack(r, c, fr) for r, c, fr, _ in js])
-                x, m = torch.from_numpy(np.stack(xs)).to(dev), torch.from_numpy(np.stack(ms)).to(dev)
-                y = model(x, m)
-                if y.ndim != 4 or tuple(y.shape[-2:]) != (TH, TW) or y.shape[0] != len(js):
-                    raise InvalidInput(f"the model turned a batch {tuple(x.shape)} into {tuple(y.shape)}, not (B, C, {TH}, {TW})",
-                                       fix=f"check that the model's scale is {float(scale):g}")
-                y = y.float().cpu().numpy()
-                if out is None: out = np.zeros((y.shape[1], H, W), np.float32)
-                for (r, c, _, core), yi in zip(js, y):
-                    R, Cc = int(round(r * scale)), int(round(c * scale))
-                    wt = weight(r, c, core)
-                    out[:, R:R + TH, Cc:Cc + TW] += wt * yi
-                    wsum[R:R + TH, Cc:Cc + TW] += wt
+        with contextlib.ExitStack() as stack:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="worldsat-sr-"))) / "run" if out is None else out
+            done = predict_raster(run, source, folder, device=dev, **kw)
+            return np.asarray(zarr.open_array(str(Path(done)/"prediction"), mode="r")[:], np.float32)
     finally: model.train(was_training)
-    return out / wsum
 
 def _check_cells(cells, frames, h:int, w:int, T:int) -> tuple:
     "`cells` as int tuples that tile the raster exactly, and `frames` as index lists (all revisits when None)."
