@@ -176,6 +176,7 @@ def raster_product(src, # a finished `predict_raster` run folder, or a (band, y,
                    colors=None, # classes: colours by name (dict) or by value (list); default worldsat's category colours
                    provenance:dict|None=None, # model, weights_sha256, period, scenes, ... (worldsat_version and created added)
                    compress:str="ZSTD", # GeoTIFF compression
+                   level:int|None=1, # ZSTD / DEFLATE level (1 fastest: for ZSTD about twice as fast as GDAL's default 9 and ~2 % larger; None: GDAL's default)
                    block:int=1024, # rows written at a time (memory stays ~ bands x block x width)
                   ) -> Path:
     "Write a raster product as a Cloud-Optimized GeoTIFF with overviews, band names, colormap (classes) and provenance tags."
@@ -226,7 +227,7 @@ def raster_product(src, # a finished `predict_raster` run folder, or a (band, y,
             small = min(H, W)
             rio_copy(flat, tmp, driver="COG", compress=compress, blocksize=256 if small >= 512 else 64 if small >= 128 else 16,
                      overviews="AUTO", overview_resampling="mode" if kind == "classes" else "average",
-                     predictor=2 if kind == "classes" else 3)
+                     predictor=2 if kind == "classes" else 3, **({"level": int(level)} if level is not None and str(compress).upper() in ("ZSTD", "DEFLATE", "LERC_ZSTD", "LERC_DEFLATE") else {}))
         finally:
             if flat.exists(): flat.unlink()
     return path

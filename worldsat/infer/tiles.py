@@ -331,8 +331,10 @@ def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -
                 with open(tmp, "wb") as fh:
                     np.savez(fh, windows=np.array(ids), regions=np.array(regions),
                              **{f"sum{k}": s for k, (s, _) in enumerate(blocks)}, **{f"weight{k}": w for k, (_, w) in enumerate(blocks)})
-            for (g, ys), (r0, r1, c0, c1) in zip(groups, regions):          # read each region just before adding to it: two
-                s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]   # grid rows of one batch share rows of pixels
+            for k, ((g, ys), (r0, r1, c0, c1)) in enumerate(zip(groups, regions)):
+                if any(a0 < r1 and r0 < a1 and b0 < c1 and c0 < b1 for a0, a1, b0, b1 in regions[:k]):   # two grid rows of one batch
+                    s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]     # share pixels: read what the first added
+                else: s, w = blocks[k]                                              # as read for the journal (saved)
                 for i, yi in zip(g, ys):                                   # in window order, as in any run: the same sums
                     c = at(wins[i][1]) - c0
                     wi = wt(i)
@@ -366,15 +368,15 @@ def _read(source:xr.DataArray, wins:list, times:list|None=None, pad:int|None=Non
     return np.stack(parts)
 
 def _finish(root, K, H, W, chunk, dtype):
-    "prediction = sum / weight, block by block (integers rounded and clipped to the dtype)."
-    for r in range(0, H, chunk):
-        for c in range(0, W, chunk):
-            s, w = root["sum"][:, r:r + chunk, c:c + chunk], root["weight"][r:r + chunk, c:c + chunk]
-            v = np.where(w > 0, s / np.where(w > 0, w, 1), np.nan)
-            if np.issubdtype(dtype, np.integer):
-                info = np.iinfo(dtype)
-                v = np.clip(np.round(np.nan_to_num(v)), info.min, info.max)
-            root["prediction"][:, r:r + chunk, c:c + chunk] = v.astype(dtype)
+    "prediction = sum / weight, in bands of whole chunk rows (about 16 M values at a time; integers rounded and clipped to the dtype)."
+    rows = chunk * max(1, (1 << 24) // max(1, K * W * chunk))
+    for r in range(0, H, rows):
+        s, w = root["sum"][:, r:r + rows], root["weight"][r:r + rows]
+        v = np.where(w > 0, s / np.where(w > 0, w, 1), np.nan)
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            v = np.clip(np.round(np.nan_to_num(v)), info.min, info.max)
+        root["prediction"][:, r:r + rows] = v.astype(dtype)
 
 def open_prediction(out) -> xr.DataArray:
     "A finished run's prediction as a lazy (band, y, x) DataArray (dask over the Zarr store), with its CRS and transform."
