@@ -7,6 +7,7 @@ Docs: https://worldsat.github.io/worldsat/infer.predict.html.md"""
 # %% ../../nbs/45_infer.predict.ipynb #f3db878e
 from __future__ import annotations
 import json, math, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -339,19 +340,29 @@ def _table(parts:list, crs, period:str) -> "gpd.GeoDataFrame":
     return gpd.GeoDataFrame(g[[c for c in _COLUMNS if c in g]], geometry="geometry", crs=crs)
 
 # %% ../../nbs/45_infer.predict.ipynb #61877c2d
-def _task_products(t:dict, sub:xr.DataArray, folder:Path, prov:dict, threshold:float, min_area:int, min_length:int, progress:bool=False) -> tuple:
-    "One task's products in a period: raster files {kind: path} and a vector table (or None)."
-    from worldsat.infer import products as P, vectorize as V
+def _task_rasters(t:dict, sub:xr.DataArray, folder:Path, prov:dict) -> dict:
+    "One task's raster products in a period: {kind: path} (COGs)."
+    from worldsat.infer import products as P
     k, name, classes = t["kind"], t["name"], list(t.get("classes") or [])
-    rasters, vec = {}, None
-    fg = sub.isel(band=slice(1, None)) if k in ("segment", "polyline") else sub
-    if k in ("segment", "polyline", "bin_segment", "classify", "instance", "detect"):
-        fg = fg.assign_coords(band=classes)
+    rasters = {}
     if k == "segment":
         rasters["classes"] = P.raster_product(sub.assign_coords(band=["background"] + classes), folder/f"{name}_classes.tif", kind="classes",
                                               classes=["background"] + classes, provenance=prov)
     if k == "regress": rasters["regress"] = P.raster_product(sub, folder/f"{name}.tif", kind="regress", provenance=prov)
-    else: rasters["probability"] = P.raster_product(fg, folder/f"{name}_probability.tif", kind="probability", classes=classes, provenance=prov)
+    else: rasters["probability"] = P.raster_product(_foreground(t, sub), folder/f"{name}_probability.tif", kind="probability", classes=classes, provenance=prov)
+    return rasters
+
+def _foreground(t:dict, sub:xr.DataArray) -> xr.DataArray:
+    "The task's per-class channels (background dropped), named by class."
+    k = t["kind"]
+    fg = sub.isel(band=slice(1, None)) if k in ("segment", "polyline") else sub
+    return fg.assign_coords(band=list(t.get("classes") or [])) if k in ("segment", "polyline", "bin_segment", "classify", "instance", "detect") else fg
+
+def _task_vectors(t:dict, sub:xr.DataArray, threshold:float, min_area:int, min_length:int, progress:bool=False):
+    "One task's vector products in a period: a table, or None for kinds without objects."
+    from worldsat.infer import vectorize as V
+    k, name, classes = t["kind"], t["name"], list(t.get("classes") or [])
+    fg, vec = _foreground(t, sub), None
     if k in ("segment", "bin_segment", "instance"):
         vec = V.vectorize_polygons(fg, classes, threshold=threshold, min_area=min_area, progress=progress)
     elif k == "polyline": vec = V.vectorize_polylines(fg, classes, threshold=threshold, min_length=min_length, progress=progress)
@@ -359,7 +370,7 @@ def _task_products(t:dict, sub:xr.DataArray, folder:Path, prov:dict, threshold:f
     if vec is not None:
         vec = vec.copy()
         vec["label_type"], vec["task"] = LABEL_TYPES[k], name
-    return rasters, vec
+    return vec
 
 def _attach(table, tasks:list, pred:xr.DataArray):
     "Each regress task with categories (e.g. building_height_m of building) adds its value to those objects' properties."
@@ -401,16 +412,21 @@ def source_products(fn, # `model_raster_fn(model)[0]`: images -> raster channels
     folder = inside(out, period, what="period")
     folder.mkdir(exist_ok=True)
     prov = dict(provenance or {})
-    rasters, parts = {}, []
-    for t in tasks:
-        sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
-        r, v = _task_products(t, sub, folder, prov, threshold, min_area, min_length, progress)
-        rasters[t["name"]] = {kk: str(p) for kk, p in r.items()}
-        if v is not None: parts.append(v)
-    table = _attach(_table(parts, pred.rio.crs.to_wkt(), period), tasks, pred)
-    gpq = P.write_geoparquet(table, folder/"products.parquet", provenance=prov)
-    cats = sorted({c for t in tasks if t["kind"] in LABEL_TYPES for c in t["classes"]})     # what the products look for
-    tiles = P.write_satlas(table, folder/"satlas", tiles=satlas_tiles, annotated=cats, provenance=prov)   # empty tiles too
+    parts = []
+    with ThreadPoolExecutor(1, thread_name_prefix="worldsat-cog") as cogs:   # the COGs are written (GDAL, no GIL) while
+        jobs = {}                                                              # the objects are found and written here
+        for t in tasks:
+            sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
+            jobs[t["name"]] = cogs.submit(_task_rasters, t, sub, folder, prov)
+        for t in tasks:
+            sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
+            v = _task_vectors(t, sub, threshold, min_area, min_length, progress)
+            if v is not None: parts.append(v)
+        table = _attach(_table(parts, pred.rio.crs.to_wkt(), period), tasks, pred)
+        gpq = P.write_geoparquet(table, folder/"products.parquet", provenance=prov)
+        cats = sorted({c for t in tasks if t["kind"] in LABEL_TYPES for c in t["classes"]})     # what the products look for
+        tiles = P.write_satlas(table, folder/"satlas", tiles=satlas_tiles, annotated=cats, provenance=prov)   # empty tiles too
+        rasters = {n: {kk: str(p) for kk, p in j.result().items()} for n, j in jobs.items()}
     counts = {str(c): int(n) for c, n in table["category"].value_counts().sort_index().items()}
     return ({"raster": str(run), "rasters": rasters, "vectors": str(gpq), "satlas": [str(x) for x in tiles], "counts": counts,
              "empty": not len(table)}, table)

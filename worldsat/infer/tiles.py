@@ -7,6 +7,7 @@ Docs: https://worldsat.github.io/worldsat/infer.tiles.html.md"""
 # %% ../../nbs/41_infer.tiles.ipynb #9520046a
 from __future__ import annotations
 import contextlib, hashlib, json
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
@@ -301,51 +302,65 @@ def predict_raster(model_fn:Callable, # (B, C, h, w) or (B, T, C, h, w) tensor -
     if root is not None: _restore(out, m, root)
     chunk = min(max(wh, ww), 1024)
     bar = _progress(total=-(-len(todo) // batch_size), desc=desc, disable=None if progress else True)
+
+    def add(ids, y):
+        "Add one batch's weighted outputs into the store: journal first, then the sums, then the manifest (in the writer thread)."
+        groups = []                                                        # runs of windows that start on one row: one block each
+        for i, yi in zip(ids, y):
+            if groups and wins[groups[-1][0][0]][0] == wins[i][0]: groups[-1][0].append(i); groups[-1][1].append(yi)
+            else: groups.append(([i], [yi]))
+        regions = [(at(wins[g[0]][0]), at(wins[g[0]][0]) + wh, min(at(wins[i][1]) for i in g), max(at(wins[i][1]) for i in g) + ww) for g, _ in groups]
+        blocks = [(root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]) for r0, r1, c0, c1 in regions]
+        with atomic_path(out/"journal.npz") as tmp:                      # what to undo if this batch is cut short
+            with open(tmp, "wb") as fh:
+                np.savez(fh, windows=np.array(ids), regions=np.array(regions),
+                         **{f"sum{k}": s for k, (s, _) in enumerate(blocks)}, **{f"weight{k}": w for k, (_, w) in enumerate(blocks)})
+        for k, ((g, ys), (r0, r1, c0, c1)) in enumerate(zip(groups, regions)):
+            if any(a0 < r1 and r0 < a1 and b0 < c1 and c0 < b1 for a0, a1, b0, b1 in regions[:k]):   # two grid rows of one batch
+                s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]         # share pixels: read what the first added
+            else: s, w = blocks[k]                                                  # as read for the journal (saved)
+            for i, yi in zip(g, ys):                                       # in window order, as in any run: the same sums
+                c = at(wins[i][1]) - c0
+                wi = wt(i)
+                s[:, :, c:c + ww] += wi * yi
+                w[:, c:c + ww] += wi
+            root["sum"][:, r0:r1, c0:c1] = s
+            root["weight"][r0:r1, c0:c1] = w
+        m["done"] = _add(m["done"], ids)
+        write_json(out/"manifest.json", m)
+        (out/"journal.npz").unlink()
+
+    # three stages overlap: the next batch is read and the last one added into the store while the model runs on this
+    # one (one thread each; the batches are added one after another, in order, so the sums are those of a serial run)
+    batches = [todo[b:b + batch_size] for b in range(0, len(todo), batch_size)]
+    read = lambda ids: _read(source, [wins[i] for i in ids], None if wtimes is None else [wtimes[i] for i in ids], pad)
     try:
-        for b in range(0, len(todo), batch_size):
-            ids = todo[b:b + batch_size]
-            x = _read(source, [wins[i] for i in ids], None if wtimes is None else [wtimes[i] for i in ids], pad)
-            with torch.no_grad(), autocast: y = model_fn(torch.from_numpy(x).to(dev))
-            y = y.detach().float().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, np.float64)
-            K = len(bands) if bands is not None else (y.shape[1] if y.ndim == 4 else -1)
-            if y.shape != (len(ids), K, wh, ww):
-                raise InvalidInput(f"model_fn turned a batch {x.shape} into {y.shape}, not {(len(ids), K, wh, ww)} (channels_out={channels_out}, scale={f})",
-                                   fix="check channels_out and scale against what the model returns")
-            if root is None:                                               # the first batch passed: create the run, whole or not at all
-                bands = bands or [str(k) for k in range(K)]
-                with atomic_path(out, is_dir=True) as tmp:
-                    grp = zarr.open_group(str(tmp), mode="w")
-                    grp.create_array("sum", shape=(K, H, W), chunks=(K, chunk, chunk), dtype="float64", fill_value=0.0)
-                    grp.create_array("weight", shape=(H, W), chunks=(chunk, chunk), dtype="float64", fill_value=0.0)
-                    grp.create_array("prediction", shape=(K, H, W), chunks=(K, chunk, chunk), dtype=dtype, fill_value=0)
-                    m = {"kind": _KIND, "run": spec, "bands": bands, "windows": len(wins), "done": [], "finished": False}
-                    write_json(tmp/"manifest.json", m)
-                root = zarr.open_group(str(out), mode="r+")
-            groups = []                                                    # runs of windows that start on one row: one block each
-            for i, yi in zip(ids, y):
-                if groups and wins[groups[-1][0][0]][0] == wins[i][0]: groups[-1][0].append(i); groups[-1][1].append(yi)
-                else: groups.append(([i], [yi]))
-            regions = [(at(wins[g[0]][0]), at(wins[g[0]][0]) + wh, min(at(wins[i][1]) for i in g), max(at(wins[i][1]) for i in g) + ww) for g, _ in groups]
-            blocks = [(root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]) for r0, r1, c0, c1 in regions]
-            with atomic_path(out/"journal.npz") as tmp:                  # what to undo if this batch is cut short
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, windows=np.array(ids), regions=np.array(regions),
-                             **{f"sum{k}": s for k, (s, _) in enumerate(blocks)}, **{f"weight{k}": w for k, (_, w) in enumerate(blocks)})
-            for k, ((g, ys), (r0, r1, c0, c1)) in enumerate(zip(groups, regions)):
-                if any(a0 < r1 and r0 < a1 and b0 < c1 and c0 < b1 for a0, a1, b0, b1 in regions[:k]):   # two grid rows of one batch
-                    s, w = root["sum"][:, r0:r1, c0:c1], root["weight"][r0:r1, c0:c1]     # share pixels: read what the first added
-                else: s, w = blocks[k]                                              # as read for the journal (saved)
-                for i, yi in zip(g, ys):                                   # in window order, as in any run: the same sums
-                    c = at(wins[i][1]) - c0
-                    wi = wt(i)
-                    s[:, :, c:c + ww] += wi * yi
-                    w[:, c:c + ww] += wi
-                root["sum"][:, r0:r1, c0:c1] = s
-                root["weight"][r0:r1, c0:c1] = w
-            m["done"] = _add(m["done"], ids)
-            write_json(out/"manifest.json", m)
-            (out/"journal.npz").unlink()
-            bar.update(1)
+        with ThreadPoolExecutor(1, thread_name_prefix="worldsat-read") as reader, ThreadPoolExecutor(1, thread_name_prefix="worldsat-add") as writer:
+            ahead, adding = (reader.submit(read, batches[0]) if batches else None), None
+            for n, ids in enumerate(batches):
+                x = ahead.result()
+                ahead = reader.submit(read, batches[n + 1]) if n + 1 < len(batches) else None
+                with torch.no_grad(), autocast: y = model_fn(torch.from_numpy(x).to(dev))
+                y = y.detach().float().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y, np.float64)
+                K = len(bands) if bands is not None else (y.shape[1] if y.ndim == 4 else -1)
+                if y.shape != (len(ids), K, wh, ww):
+                    raise InvalidInput(f"model_fn turned a batch {x.shape} into {y.shape}, not {(len(ids), K, wh, ww)} (channels_out={channels_out}, scale={f})",
+                                       fix="check channels_out and scale against what the model returns")
+                if root is None:                                           # the first batch passed: create the run, whole or not at all
+                    bands = bands or [str(k) for k in range(K)]
+                    with atomic_path(out, is_dir=True) as tmp:
+                        grp = zarr.open_group(str(tmp), mode="w")
+                        raw = dict(compressors=None)                       # running sums: rewritten each batch, float noise that hardly compresses
+                        grp.create_array("sum", shape=(K, H, W), chunks=(K, chunk, chunk), dtype="float64", fill_value=0.0, **raw)
+                        grp.create_array("weight", shape=(H, W), chunks=(chunk, chunk), dtype="float64", fill_value=0.0, **raw)
+                        grp.create_array("prediction", shape=(K, H, W), chunks=(K, chunk, chunk), dtype=dtype, fill_value=0)
+                        m = {"kind": _KIND, "run": spec, "bands": bands, "windows": len(wins), "done": [], "finished": False}
+                        write_json(tmp/"manifest.json", m)
+                    root = zarr.open_group(str(out), mode="r+")
+                if adding is not None: adding.result()                     # the previous batch is in (its errors surface here)
+                adding = writer.submit(add, ids, y)
+                bar.update(1)
+            if adding is not None: adding.result()
     finally:
         bar.close()
         if module: model_fn.train(was_training)
