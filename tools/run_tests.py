@@ -2,7 +2,8 @@
 """Run worldsat's tests: every notebook under nbs/ through nbdev's test machinery, then a summary line.
 
 nbdev-test itself prints no counts and exits 0 when no notebook matched; this wrapper runs the same `test_nb` on each
-notebook (in parallel), prints one line per notebook and a final `N passed, N failed`, and fails when nothing ran.
+notebook (in parallel, one thread each: OMP_NUM_THREADS=1 unless set), prints one line per notebook and a final
+`N passed, N failed`, and fails when nothing ran.
 
 Examples:
     python tools/run_tests.py                       # the default suite (skips cells flagged notest/slow/gpu/network)
@@ -39,6 +40,10 @@ def main(argv=None):
         print("0 passed, 0 failed")
         sys.exit("error: no notebook matched, so nothing was tested")
     os.environ.setdefault("WORLDSAT_PROGRESS", "0")
+    if args.n_workers > 1 and len(files) > 1:
+        # one thread per notebook (torch, numpy and the commands they start): two workers that each take every core
+        # fight over them (the suite ran ~20 % slower so); a thread count set by the caller wins
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"testing {len(files)} notebooks with {args.n_workers} workers; skipping cells flagged "
           f"{sorted(set(skip_flags) - set(args.flags.split()))}", flush=True)
     t0 = time.time()
