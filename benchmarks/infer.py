@@ -51,6 +51,11 @@ chunks than the area has, so the quarter area should already be larger than that
 from the OS and the area whose source would be 10x the RAM is printed with what a run of it would take (time at the
 measured rate, disk space at the measured bytes per km2).
 
+`--ram-gb G` runs the memory test as on a machine of G GB: the child process is put in a memory cgroup capped at G GB,
+so the kernel kills it if it ever holds more (Linux, where this user may make a cgroup: usually root; elsewhere the
+cap is said to be unenforced and only measured), and the area defaults to the one whose source is 10x G as one array.
+That is the 10x-RAM test at a size a run can finish: on a 25 GB machine the real one takes hours and tens of GB of disk.
+
 It prints numbers and exits 0: it measures, it does not gate. Helpers on a shared machine: run it under `nice`; the
 ratios are more stable than the seconds.
 
@@ -59,6 +64,7 @@ ratios are more stable than the seconds.
     python benchmarks/infer.py --times 4               # a multi-image model (4 images per place, as Satlas)
     python benchmarks/infer.py --device cuda --side 2048 --size 256 --batch-size 16 --area-km2 20000
     python benchmarks/infer.py --aoi 1.605,48.220,1.635,48.240 --skip-memory      # a real area of the sample world
+    python benchmarks/infer.py --skip-throughput --ram-gb 2           # 10x RAM, as on a 2 GB machine: 10417 km2, ~20 min
     python benchmarks/infer.py --skip-throughput --area-km2 131648   # the 10x-RAM run of a 25 GB machine (see the printed
                                                                      # estimate first: hours and tens of GB of disk)
 """
@@ -102,6 +108,36 @@ def ram_bytes() -> int:
 def source_bytes_per_km2(times:int) -> int:
     "Bytes of a float32 source of `times` images of 12 bands per km2 at 10 m (10,000 px)."
     return 10_000 * times * BANDS * 4
+
+def memory_cgroup(limit_bytes:int):
+    """A fresh memory cgroup under this process's own, capped at `limit_bytes` (cgroup v2 `memory.max`, or v1
+    `memory.limit_in_bytes`), to run the memory child in: `(folder, version)`, or `(None, why)` where the OS does not let
+    this user make one (not Linux, no memory controller, not writable: usually root or a delegated cgroup is needed)."""
+    try: lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError as e: return None, f"no /proc/self/cgroup ({e})"
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if ctrls == "" and Path("/sys/fs/cgroup/cgroup.controllers").is_file(): base, v, key = Path("/sys/fs/cgroup"), 2, "memory.max"
+        elif "memory" in ctrls.split(","): base, v, key = Path("/sys/fs/cgroup/memory"), 1, "memory.limit_in_bytes"
+        else: continue
+        d = base/path.lstrip("/")/f"worldsat-bench-{os.getpid()}"
+        try:
+            d.mkdir()
+            (d/key).write_text(str(int(limit_bytes)))
+            return d, v
+        except OSError as e:
+            if d.is_dir():
+                try: d.rmdir()
+                except OSError: pass
+            return None, f"cannot make a capped cgroup at {d} ({e.strerror})"
+    return None, "no memory cgroup controller for this process"
+
+def cgroup_peak(d:Path, v:int):
+    "Peak memory the cgroup was charged (page cache of the files written included), or None where the kernel keeps none."
+    for f in (("memory.peak",) if v == 2 else ("memory.max_usage_in_bytes",)):
+        try: return int((d/f).read_text())
+        except (OSError, ValueError): pass
+    return None
 
 def _du(path:Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
@@ -379,6 +415,13 @@ def report_memory(m:dict, a, rate_area):
           f"the peak by {grow:+.2f} GB. The largest source is {big['source_bytes'] / added:.1f}x what the run added to the process "
           f"({_gb(added):.2f} GB) and {big['source_bytes'] / (big['peak_mb'] * 2**20):.1f}x the process's whole peak (imports included)")
     if not big["reset"]: print("  (the peak mark could not be reset here: both peaks are the process's peak so far)")
+    if a.ram_gb:
+        cap = a.ram_gb * 1e9
+        cgp = m.get("cgroup_peak")
+        print(f"  as on a machine of {a.ram_gb:g} GB: the largest source is {big['source_bytes'] / cap:.1f}x that memory as one array; "
+              f"the process peaked at {big['peak_mb'] * 2**20 / cap:.2f}x it"
+              + (f", and the kernel charged the capped cgroup at most {_gb(cgp):.2f} GB (page cache of the files written included, "
+                 f"which the kernel reclaims under the cap)" if cgp else " (the cap was not enforced here)"))
     ten = 10 * ram / bpk
     rate = big["km2"] / big["seconds"]
     print(f"  an area whose source is 10x this RAM ({_gb(10 * ram):.0f} GB): --area-km2 {ten:.0f} (a square of {ten ** 0.5 * 100:.0f} px); "
@@ -403,9 +446,12 @@ def main(argv=None):
     p.add_argument("--aoi", default=None, help="W,S,E,N: run predict() on this area of the sample world instead of the synthetic one")
     p.add_argument("--start", default="2024-04-01", help="start of the period with --aoi (default: 2024-04-01)")
     p.add_argument("--end", default="2024-06-30", help="end of the period with --aoi (default: 2024-06-30)")
-    p.add_argument("--area-km2", type=float, default=400.0,
-                   help="area of the memory test in km2 (default: 400, about 2 minutes on 2 shared CPU cores); the run prints the "
-                        "area whose source would be 10x this machine's RAM")
+    p.add_argument("--area-km2", type=float, default=None,
+                   help="area of the memory test in km2 (default: 400, about 2 minutes on 2 shared CPU cores; with --ram-gb, the area "
+                        "whose source is 10x that); the run prints the area whose source would be 10x this machine's RAM")
+    p.add_argument("--ram-gb", type=float, default=None,
+                   help="run the memory test as on a machine of this much RAM: the child process is capped at it by a memory cgroup "
+                        "(where the OS lets this user make one: Linux, usually root), and the area defaults to 10x it as one array")
     p.add_argument("--mem-times", type=int, default=4, help="images per place of the memory test's source (default: 4)")
     p.add_argument("--mem-window", type=int, default=256, help="window side of the memory test in px (default: 256; 4 per batch)")
     p.add_argument("--quick", action="store_true", help="under a minute: --side 192 (4 windows), --repeat 1, no raster row, --area-km2 36")
@@ -415,6 +461,10 @@ def main(argv=None):
     p.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick: a.side, a.repeat, a.area_km2 = min(a.side, 192), 1, min(a.area_km2, 36.0)
+    if a.ram_gb is not None:
+        if a.ram_gb <= 0: p.error("--ram-gb must be positive")
+        if a.area_km2 is None: a.area_km2 = round(10 * a.ram_gb * 1e9 / source_bytes_per_km2(a.mem_times))
+    if a.area_km2 is None: a.area_km2 = 400.0
     if a.memory_child:
         print(json.dumps(memory_child(a.area_km2, a.mem_times, a.mem_window, a.memory_child))); return 0
     import torch
@@ -432,13 +482,30 @@ def main(argv=None):
         rate = r["km2"] / r["best"][label]
     if not a.skip_memory:
         tmp = Path(tempfile.mkdtemp(prefix="worldsat-bench-mem-"))
+        cg, how = (None, None)
+        if a.ram_gb:
+            cg, how = memory_cgroup(a.ram_gb * 1e9)
+            print(f"memory test as on a machine of {a.ram_gb:g} GB: " +
+                  (f"the child runs in a cgroup (v{how}) capped at {a.ram_gb:g} GB by the kernel ({cg})" if cg else
+                   f"NOT enforced: {how}; the peak is still measured"))
         try:
             cmd = [sys.executable, __file__, "--memory-child", str(tmp/"run"), "--area-km2", str(a.area_km2),
                    "--mem-times", str(a.mem_times), "--mem-window", str(a.mem_window)]
-            pr = subprocess.run(cmd, capture_output=True, text=True)
-            if pr.returncode: print(f"\n(b) memory: the child process failed:\n{pr.stderr[-3000:]}")
-            else: report_memory(json.loads(pr.stdout.strip().splitlines()[-1]), a, rate)
-        finally: shutil.rmtree(tmp, ignore_errors=True)
+            enter = (lambda: (cg/"cgroup.procs").write_text(str(os.getpid()))) if cg else None
+            pr = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=enter)
+            if pr.returncode:
+                killed = pr.returncode in (-9, 137) and cg is not None
+                print(f"\n(b) memory: the child process failed (status {pr.returncode}"
+                      f"{f': killed, most likely by the {a.ram_gb:g} GB cap' if killed else ''}):\n{pr.stderr[-3000:]}")
+            else:
+                m = json.loads(pr.stdout.strip().splitlines()[-1])
+                if cg: m["cgroup_peak"] = cgroup_peak(cg, how)
+                report_memory(m, a, rate)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if cg:
+                try: cg.rmdir()
+                except OSError: pass
     print(f"\n{time.perf_counter() - t0:.0f} s in all; load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 

@@ -309,7 +309,7 @@ def read_worldsat(root, # a dataset folder built with a `target`
     samples, skipped, norm = [], [], None
     for r in progress(list(idx.itertuples()), desc="reading SR samples", disable=not show_progress or None):
         sid = r.sample_id
-        ds = open_sample(root, sid, mask_and_scale=False)  # checked against the manifest's checksums (CorruptFile)
+        ds = open_sample(root, sid, mask_and_scale=False, chunks=None)  # checked against the manifest's checksums (CorruptFile); no dask: read whole
         all_b, all_hb = [str(b) for b in ds.band.values], [str(b) for b in ds.target_band.values]
         b = list(bands) if bands is not None else all_b
         hb = list(hr_bands) if hr_bands is not None else all_hb

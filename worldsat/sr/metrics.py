@@ -200,6 +200,8 @@ def ssim_torch(sr:torch.Tensor, # SR batch (B, C, H, W)
     return _ssim_map_torch(sr, hr, max_val, sigma).mean((1, 2, 3))
 
 # %% ../../nbs/22_sr.metrics.ipynb #0684fe7d
+_CSSIM_BATCH = 2**18   # float64 values per array for a batch of shifts (shifts x bands x pixels): 2 MB, to stay in cache
+
 def cssim(sr, # SR image, (H, W) or (C, H, W)
           hr, # HR target, same shape
           hr_clear=None, # (H, W) bool, True where the HR is clear (None: all clear)
@@ -213,16 +215,28 @@ def cssim(sr, # SR image, (H, W) or (C, H, W)
     b = _check_border(border, H, W, need=2*r + 1)
     crop = sr[:, b:H - b, b:W - b]
     h, w = crop.shape[1:]
-    best = -np.inf
-    for u in range(2*b + 1):
-        for v in range(2*b + 1):
-            m = clear[u:u + h, v:v + w]
-            inner = m[r:-r, r:-r]
-            if not inner.any(): continue
-            win = hr[:, u:u + h, v:v + w]
-            bias = np.where(m, win - crop, 0.0).sum((1, 2), keepdims=True) / m.sum()
-            s = _ssim_map(crop + bias, win, max_val, sigma)[:, r:-r, r:-r]
-            best = max(best, float(s[:, inner].mean()))
+    # Only the interior of each shift's SSIM map counts (r px in from the crop's edges), where every Gaussian window lies
+    # inside both images. There the local statistics of the HR window are those of the whole HR image, cut out; those of
+    # the SR crop do not change with the shift; and the variance and covariance do not change with the brightness bias.
+    # So one filtering of the product SR x HR-window is all that each shift needs.
+    g = lambda a: ndimage.gaussian_filter(a, sigma=(0,)*(a.ndim - 2) + (sigma, sigma), truncate=_TRUNCATE, mode="reflect")
+    mx, sxx = g(crop)[:, r:h - r, r:w - r], g(crop*crop)[:, r:h - r, r:w - r]
+    gy, gyy = g(hr), g(hr*hr)
+    vx = sxx - mx*mx
+    c1, c2 = (0.01*max_val)**2, (0.03*max_val)**2
+    shifts = [(u, v) for u in range(2*b + 1) for v in range(2*b + 1) if clear[u + r:u + h - r, v + r:v + w - r].any()]
+    best, per = -np.inf, max(1, _CSSIM_BATCH // (C*h*w))
+    for i in range(0, len(shifts), per):
+        sh = shifts[i:i + per]
+        sxy = g(np.stack([crop*hr[:, u:u + h, v:v + w] for u, v in sh]))[..., r:h - r, r:w - r]     # (N, C, h-2r, w-2r)
+        m = np.stack([clear[u:u + h, v:v + w] for u, v in sh])                                     # (N, h, w)
+        bias = np.stack([np.where(mm, hr[:, u:u + h, v:v + w] - crop, 0.0).sum((1, 2)) for (u, v), mm in zip(sh, m)])
+        bias = (bias / m.sum((1, 2))[:, None])[..., None, None]                                     # (N, C, 1, 1)
+        my, syy = (np.stack([a[:, u + r:u + h - r, v + r:v + w - r] for u, v in sh]) for a in (gy, gyy))
+        mb = mx + bias
+        ssim_map = (2*mb*my + c1)*(2*(sxy - mx*my) + c2) / ((mb*mb + my*my + c1)*(vx + syy - my*my + c2))
+        inner = m[:, r:h - r, r:w - r]
+        best = max(best, float((np.where(inner[:, None], ssim_map, 0.0).sum((1, 2, 3)) / (C*inner.sum((1, 2)))).max()))
     return float("nan") if best == -np.inf else best
 
 # %% ../../nbs/22_sr.metrics.ipynb #07965f83
