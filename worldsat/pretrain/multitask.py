@@ -20,8 +20,8 @@ from ..core import (WorldsatError, InvalidInput, UnknownName, IncompatibleWeight
                            BandMismatch, atomic_path, output_dir, progress_mode, quiet_import, write_history)
 from ..models.backbones import backbone, Backbone, TemporalBackbone
 from ..models.weights import save_checkpoint, load_checkpoint
-from ..sr.train import (EpochSampler, TrainState, LRSchedule, lr_at, read_checkpoint, _check_run, _resume_state, _load_opt,
-                               _set_rng_state)
+from ..sr.train import (EpochSampler, TrainState, LRSchedule, lr_at, read_checkpoint, _check_run, _resume_state,
+                               _restore_training)
 from .ssl import SSLReport, _NoValidation, _shard, _device, _own_loss, adamw, spawn_training
 with quiet_import(): from fastai.callback.core import Callback
 
@@ -493,15 +493,8 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
     if cfg.mixed_precision is False: use_amp = False
     if use_amp: learn.to_fp16()
     if state:
-        learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
-        ts.start_epoch, ts.skip, ts.step, ts.history = state["epoch"], state["iter"], state["step"], state["history"]
-        ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
-        ts.task_sum, ts.task_n = dict(state.get("task_sum") or {}), dict(state.get("task_n") or {})
-        ts.scaler_state = state.get("scaler") or None   # the loss scale mixed precision had reached
-        try: _set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise CorruptFile(f"training checkpoint {str(ck_path)!r}: its random state cannot be restored ({e})",
-                              fix=f"delete {str(ck_path)!r} to train the run from its start, or pass restart=True (--restart)") from None
+        _restore_training(learn, ts, state, ck_path)
+        ts.task_sum, ts.task_n = dict(state.get("task_sum") or {}), dict(state.get("task_n") or {})   # per-task loss sums
     remaining = cfg.epochs - ts.start_epoch
     if remaining > 0:
         with learn.no_bar(), learn.no_logging():

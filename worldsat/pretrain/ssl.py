@@ -22,7 +22,7 @@ from ..core import (WorldsatError, InvalidInput, UnknownName, IncompatibleWeight
 from ..models.backbones import backbone, build_model
 from ..models.weights import save_checkpoint, load_checkpoint
 from ..sr.train import (EpochSampler, TrainState, EpochReport, LRSchedule, lr_at, read_checkpoint, load_weights,
-                               _check_run, _resume_state, _load_opt, _set_rng_state)
+                               _check_run, _resume_state, _restore_training)
 with quiet_import(): from fastai.callback.core import Callback, CancelValidException
 
 # %% auto #0
@@ -711,15 +711,7 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     learn = Learner(dls, model, loss_func=_own_loss, opt_func=adamw, lr=cfg.peak_lr(), wd=cfg.wd,
                     cbs=cbs, path=run, model_dir=".")
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
-    if state:
-        learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
-        ts.scaler_state = state.get("scaler") or None   # the loss scale mixed precision had reached
-        ts.start_epoch, ts.skip, ts.step, ts.history = state["epoch"], state["iter"], state["step"], state["history"]
-        ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
-        try: _set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise CorruptFile(f"training checkpoint {str(ck_path)!r}: its random state cannot be restored ({e})",
-                              fix=f"delete {str(ck_path)!r} to train the run from its start, or pass restart=True (--restart)") from None
+    if state: _restore_training(learn, ts, state, ck_path)
     remaining = cfg.epochs - ts.start_epoch
     if remaining > 0:
         with learn.no_bar(), learn.no_logging():

@@ -416,6 +416,19 @@ def _load_opt(opt, sd:dict, path:Path):
         moved.append({k: v.to(p.device) if isinstance(v, torch.Tensor) else v for k, v in s.items()})
     opt.load_state_dict({"state": moved, "hypers": L(hypers)})
 
+def _restore_training(learn, ts:"TrainState", state:dict, ck_path:Path):
+    """Put what a training checkpoint holds back into a run about to resume: the optimizer's state, the place in the run
+    (epoch, batch, step), the history and the running loss sums, the loss scale of mixed precision, and the random state
+    last, so the resumed run draws what the killed one would have (`CorruptFile` if that cannot be restored)."""
+    learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
+    ts.scaler_state = state.get("scaler") or None
+    ts.start_epoch, ts.skip, ts.step, ts.history = state["epoch"], state["iter"], state["step"], state["history"]
+    ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
+    try: _set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise CorruptFile(f"training checkpoint {str(ck_path)!r}: its random state cannot be restored ({e})",
+                          fix=f"delete {str(ck_path)!r} to train the run from its start, or pass restart=True (--restart)") from None
+
 def lr_at(cfg:SRConfig, # the run's settings (`lr`, `schedule`)
           pos:float) -> float: # share of the run's optimizer steps done, 0 ... 1
     "The learning rate at `pos`: one-cycle (lr/10 rising to lr over the first 15%, cosine down to lr/100) or constant."
@@ -507,15 +520,8 @@ def train_sr(cfg:SRConfig, # what to train
                     metrics=[AvgMetric(_cpsnr_batch(cfg.border))], cbs=cbs, path=run, model_dir=".")
     if dev.type == "cuda" and cfg.mixed_precision is not False: learn.to_fp16()
     if state:
-        learn.create_opt(); _load_opt(learn.opt, state["opt"], ck_path)
-        ts.scaler_state = state.get("scaler") or None   # the loss scale mixed precision had reached
-        ts.start_epoch, ts.skip, ts.step, ts.best, ts.wait, ts.history = (state["epoch"], state["iter"], state["step"],
-                                                                         float(state["best"]), state["wait"], state["history"])
-        ts.loss_sum, ts.loss_n = float(state.get("loss_sum", 0.0)), int(state.get("loss_n", 0))
-        try: _set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise CorruptFile(f"training checkpoint {str(ck_path)!r}: its random state cannot be restored ({e})",
-                              fix=f"delete {str(ck_path)!r} to train the run from its start, or pass restart=True (--restart)") from None
+        _restore_training(learn, ts, state, ck_path)
+        ts.best, ts.wait = float(state["best"]), state["wait"]        # early stopping's memory
     remaining = cfg.epochs - ts.start_epoch
     if state.get("stopped") or remaining <= 0:
         pass                                                            # finished earlier: nothing to do
