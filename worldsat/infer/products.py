@@ -347,11 +347,11 @@ def write_satlas(gdf:gpd.GeoDataFrame, # vector products in any CRS (see `produc
                                 for p, s in zip(t["properties"], t["score"])])[["category", "label_type", "properties", "geometry"]]
     parts = split_by_tile(rows, zoom) if len(rows) else {}
     for tile in tiles or []: parts.setdefault(_tile(tile, zoom), rows.iloc[:0])
-    docs = {tile: to_vector_json(part, tile, zoom, annotated=cats, clip=True) for tile, part in sorted(parts.items())}
-    with atomic_path(root/"static", is_dir=True) as tmp:
-        for tile, doc in docs.items(): write_json(inside(tmp, _tile_name(tile), "vector.json", what="tile"), doc, indent=None)
+    with atomic_path(root/"static", is_dir=True) as tmp:     # one tile's document at a time (a failure leaves no static/)
+        for tile, part in sorted(parts.items()):
+            write_json(inside(tmp, _tile_name(tile), "vector.json", what="tile"), to_vector_json(part, tile, zoom, annotated=cats, clip=True), indent=None)
     write_json(root/"provenance.json", prov)
-    return [root/"static"/_tile_name(tile) for tile in docs]
+    return [root/"static"/_tile_name(tile) for tile in sorted(parts)]
 
 # %% ../../nbs/43_infer.products.ipynb #9d954219
 _EVERY = {"month": "M", "quarter": "Q", "year": "Y"}

@@ -284,6 +284,17 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
     def finish(cat, geom, n, s):
         if n >= min_area: rows.append((cat, _canonical_polygon(geom, tol), s / n if mode == "prob" else np.nan, {}, "polygon"))
+    def join(whole):
+        "Union the pieces of each region for which whole(its root) says no block still to come can add to it."
+        groups = {}
+        for i in pieces:
+            r = sets.find(i)
+            if whole(r): groups.setdefault(r, []).append(i)
+        for ids in groups.values():
+            cat = pieces[ids[0]][0]
+            geom = shapely.union_all([pieces[i][1] for i in ids]) if len(ids) > 1 else pieces[ids[0]][1]
+            finish(cat, geom, sum(pieces[i][2] for i in ids), sum(pieces[i][3] for i in ids))
+            for i in ids: del pieces[i]
     for r0, c0, r1, c1 in _blocks(H, W, block, "polygons", progress):
         a, _, _ = _read(x, [b for b, _ in pairs] if mode != "codes" else [0], r0, c0, r1, c1)
         bj = c0 // block
@@ -314,12 +325,10 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
                 both = (mine > 0) & (theirs > 0)
                 for u, w in set(zip(mine[both].tolist(), theirs[both].tolist())): sets.union(u, w)
             above[cat, bj], left[cat] = gid[lab[-1]], gid[lab[:, -1]]
-    groups = {}
-    for i in pieces: groups.setdefault(sets.find(i), []).append(i)
-    for ids in groups.values():
-        cat = pieces[ids[0]][0]
-        geom = shapely.union_all([pieces[i][1] for i in ids]) if len(ids) > 1 else pieces[ids[0]][1]
-        finish(cat, geom, sum(pieces[i][2] for i in ids), sum(pieces[i][3] for i in ids))
+        if c1 == W and r1 < H:   # a row of blocks done: regions that reach no further down are whole, and leave memory
+            live = {sets.find(int(i)) for ids in above.values() for i in np.unique(ids) if i > 0}
+            join(lambda root: root not in live)
+    join(lambda root: True)
     out = product_table([(c, _to_crs(g, tr), s, pr, lt) for c, g, s, pr, lt in rows], x.rio.crs)
     return _sorted(out)
 
