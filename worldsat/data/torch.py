@@ -970,7 +970,11 @@ def multi_hot(labels:Sequence[str], # class names of one sample
         out[classes.index(l)] = 1
     return out
 
-_LMDB_ENVS = {}   # lmdb opens an environment once per path and process
+def _lmdb_envs() -> dict:
+    """The open LMDB environments by path. lmdb opens one per path and process, so there is one table per process, in the
+    module `worldsat.data.torch`, shared with any other copy of this code (a notebook that defines it runs beside the module)."""
+    import worldsat.data.torch as module
+    return module.__dict__.setdefault("_LMDB_ENVS", {})
 
 class _LMDB:
     "Read-only view of an LMDB of safetensors blobs (the encoding configilm uses for BigEarthNet-v2); opened on first use."
@@ -979,10 +983,11 @@ class _LMDB:
         try: import lmdb
         except ImportError: raise DataUnavailable(f"reading {self.path} needs the `lmdb` package",
                                                   fix="pip install lmdb, or use the GeoTIFF folders (BigEarthNet-S2/)") from None
-        if self.path not in _LMDB_ENVS:
-            try: _LMDB_ENVS[self.path] = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
+        envs = _lmdb_envs()
+        if self.path not in envs:
+            try: envs[self.path] = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
             except lmdb.Error as e: raise CorruptFile(f"{self.path} is not a readable LMDB ({e})", fix="copy it again") from None
-        with _LMDB_ENVS[self.path].begin(write=False) as txn: blob = txn.get(key.encode())
+        with envs[self.path].begin(write=False) as txn: blob = txn.get(key.encode())
         if blob is None: raise DataUnavailable(f"patch {key!r} is not in {self.path}", fix="use the LMDB that belongs to this metadata.parquet")
         from safetensors.numpy import load
         try: return load(blob)
