@@ -54,6 +54,8 @@ measured rate, disk space at the measured bytes per km2).
 `--ram-gb G` runs the memory test as on a machine of G GB: the child process is put in a memory cgroup capped at G GB,
 so the kernel kills it if it ever holds more (Linux, where this user may make a cgroup: usually root; elsewhere the
 cap is said to be unenforced and only measured), and the area defaults to the one whose source is 10x G as one array.
+GDAL sizes its block cache at 5 % of the RAM it finds (1.2 GB on a 25 GB machine) and does not see the cap, so the
+child gets GDAL_CACHEMAX at 5 % of G, as GDAL would choose on such a machine (unless GDAL_CACHEMAX is set already).
 That is the 10x-RAM test at a size a run can finish: on a 25 GB machine the real one takes hours and tens of GB of disk.
 
 It prints numbers and exits 0: it measures, it does not gate. Helpers on a shared machine: run it under `nice`; the
@@ -492,7 +494,11 @@ def main(argv=None):
             cmd = [sys.executable, __file__, "--memory-child", str(tmp/"run"), "--area-km2", str(a.area_km2),
                    "--mem-times", str(a.mem_times), "--mem-window", str(a.mem_window)]
             enter = (lambda: (cg/"cgroup.procs").write_text(str(os.getpid()))) if cg else None
-            pr = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=enter)
+            env = dict(os.environ)
+            if a.ram_gb and "GDAL_CACHEMAX" not in env:     # GDAL's default block cache is 5 % of the RAM it sees, which is the
+                env["GDAL_CACHEMAX"] = str(max(16, int(0.05 * a.ram_gb * 1e9 / 2**20)))   # machine's, not the cap's: as on a G GB machine
+                print(f"GDAL_CACHEMAX={env['GDAL_CACHEMAX']} (MB) in the child: GDAL's default on a machine of {a.ram_gb:g} GB")
+            pr = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=enter, env=env)
             if pr.returncode:
                 killed = pr.returncode in (-9, 137) and cg is not None
                 print(f"\n(b) memory: the child process failed (status {pr.returncode}"
