@@ -177,12 +177,12 @@ def raster_product(src, # a finished `predict_raster` run folder, or a (band, y,
                    provenance:dict|None=None, # model, weights_sha256, period, scenes, ... (worldsat_version and created added)
                    compress:str="ZSTD", # GeoTIFF compression
                    level:int|None=1, # ZSTD / DEFLATE level (1 fastest: for ZSTD about twice as fast as GDAL's default 9 and ~2 % larger; None: GDAL's default)
-                   block:int=1024, # rows written at a time (memory stays ~ bands x block x width)
+                   block:int=1024, # side of the square windows written at a time (memory ~ bands x block x block, whatever the raster's size)
                   ) -> Path:
     "Write a raster product as a Cloud-Optimized GeoTIFF with overviews, band names, colormap (classes) and provenance tags."
     if kind not in _RASTER_KINDS: raise UnknownName(f"kind {kind!r} is not a raster product kind", fix=f"use one of {list(_RASTER_KINDS)}")
     if not isinstance(block, (int, np.integer)) or isinstance(block, bool) or block < 1:
-        raise InvalidInput(f"block {block!r} is not a positive number of rows", fix="pass e.g. block=1024")
+        raise InvalidInput(f"block {block!r} is not a positive number of pixels", fix="pass e.g. block=1024")
     path = _target_file(path, "path")
     arr, spec = _raster_source(src)
     K, H, W = arr.shape
@@ -218,9 +218,10 @@ def raster_product(src, # a finished `predict_raster` run folder, or a (band, y,
         try:
             with rasterio.open(flat, "w", **profile) as dst:
                 for r in range(0, H, block):
-                    v = np.asarray(arr[:, r:r + block].values)
-                    v = _class_block(v, integer, len(names), "src") if kind == "classes" else v.astype(np.float32)
-                    dst.write(v[None] if v.ndim == 2 else v, window=rasterio.windows.Window(0, r, W, v.shape[-2]))
+                    for c in range(0, W, block):
+                        v = np.asarray(arr[:, r:r + block, c:c + block].values)
+                        v = _class_block(v, integer, len(names), "src") if kind == "classes" else v.astype(np.float32)
+                        dst.write(v[None] if v.ndim == 2 else v, window=rasterio.windows.Window(c, r, v.shape[-1], v.shape[-2]))
                 dst.descriptions = descriptions
                 if cmap is not None: dst.write_colormap(1, cmap)
                 dst.update_tags(**tags)

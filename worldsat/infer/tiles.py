@@ -434,8 +434,9 @@ def to_cog(out, # a finished run's folder (from `predict_raster`)
         flat = tmp.with_name(tmp.name + ".flat.tif")
         try:
             with rasterio.open(flat, "w", **profile) as dst:
-                for r in range(0, H, 1024):
-                    dst.write(np.asarray(pred[:, r:r + 1024].values), window=rasterio.windows.Window(0, r, W, min(1024, H - r)))
+                for r in range(0, H, 1024):          # square windows: memory does not grow with the raster's width
+                    for c in range(0, W, 1024):
+                        dst.write(np.asarray(pred[:, r:r + 1024, c:c + 1024].values), window=rasterio.windows.Window(c, r, min(1024, W - c), min(1024, H - r)))
                 dst.descriptions = tuple(str(b) for b in pred["band"].values)
                 dst.update_tags(worldsat_version=worldsat.__version__, run=json.dumps(_read_manifest(Path(out))["run"]), **(tags or {}))
             rio_copy(flat, tmp, driver="COG", compress=compress, blocksize=256 if min(H, W) >= 512 else 64 if min(H, W) >= 128 else 16,
