@@ -737,11 +737,12 @@ def _ddp_worker(rank:int, processes:int, init:str, errors, kw:dict, fn:str="worl
 def spawn_training(processes:int, kw:dict, fn:str="worldsat.pretrain.ssl:pretrain"):
     "Run `fn(**kw)` (a training function named 'module:function') in `processes` new processes joined by gloo; a worldsat error in one of them is raised here."
     import tempfile, torch.multiprocessing as mp
+    from torch.multiprocessing.spawn import ProcessException   # (not an attribute of torch.multiprocessing in every torch)
     from worldsat.pretrain import ssl      # the new processes find the worker by its module's name
     errors = mp.get_context("spawn").SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="worldsat-ddp-") as d:
         try: mp.spawn(ssl._ddp_worker, args=(processes, Path(d, "rendezvous").as_uri(), errors, kw, fn), nprocs=processes)
-        except mp.ProcessException:
+        except ProcessException:
             if not errors.empty(): raise errors.get() from None
             raise
 
