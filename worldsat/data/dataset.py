@@ -1443,11 +1443,28 @@ def _satlas_time(scene:str):
     try: return pd.Timestamp("".join(m.groups()))
     except ValueError: return None
 
+def _satlas_raster(raw:np.ndarray, size:int, spec:dict, name:str, tile) -> xr.DataArray:
+    "A label PNG's raw values on the image grid (nearest pixel when sizes differ), its meaning in CF attributes."
+    if raw.ndim != 2: raise InvalidInput(f"label PNG {name}.png of tile {tile[0]}_{tile[1]} has shape {raw.shape}, not one band", fix="label PNGs are greyscale")
+    if raw.shape != (size, size):
+        rows = ((np.arange(size) + 0.5) * raw.shape[0] / size).astype(int)
+        cols = ((np.arange(size) + 0.5) * raw.shape[1] / size).astype(int)
+        raw = raw[rows][:, cols]
+    kind, cats = spec["kind"], spec["categories"]
+    attrs = {"worldsat_kind": kind, "long_name": f"Satlas {name} label ({kind})"}
+    if kind == "segment": attrs |= {"flag_values": list(range(len(cats))), "flag_meanings": " ".join(cats)}
+    elif kind == "bin_segment": attrs |= {"flag_masks": [1 << i for i in range(len(cats))], "flag_meanings": " ".join(cats)}
+    else: attrs |= {"scale_factor": 1 / spec["scale"], "add_offset": spec["offset"]}
+    if kind != "regress" and any(" " in c for c in cats):
+        raise InvalidInput(f"raster task {name!r}: category names {cats} hold spaces", fix="name categories without spaces (CF flag_meanings)")
+    return xr.DataArray(np.ascontiguousarray(raw), dims=("y", "x"), attrs=attrs)
+
 def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label folders and {modality}/{scene}/{band}/ image PNGs
                       out, # the worldsat dataset folder to write (new)
                       modality:str="sentinel2", # the image folder (zoom-13 tiles; only 'sentinel2' has a normalization recipe)
                       bands:Sequence[str]|None=None, # band folders, in channel order (None: tci, b05, b06, b07, b08, b11, b12)
                       categories:Sequence[str]|None=None, # vector categories to keep (None: every one a vector.json annotates)
+                      rasters:dict|None=None, # label PNGs to keep, {name: None (Satlas's meaning) or a spec}; None: every PNG found, as Satlas defines it
                       split:dict|None=None, # split fractions (None: all samples in 'train')
                       split_block_m:float=2000.0, # side of the blocks the spatial split deals out
                       seed:int=0,
@@ -1455,8 +1472,12 @@ def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label fo
     """Convert Satlas static label folders and their images into a worldsat dataset (the layout `build` writes): one
     sample per zoom-13 tile with labels, its scenes (those with every band on the tile, in time order) as the time series
     (`clear`: pixels not black in every band), its vector labels drawn and tabled as a build draws them, and the categories
-    its `vector.json` annotates (empty ones included: negatives) as the sample's `annotated`."""
-    from worldsat.data.satlas import iter_satlas_images, list_label_tiles, read_satlas_image, read_static_labels, satlas_tile_cell
+    its `vector.json` annotates (empty ones included: negatives) as the sample's `annotated`. Each label PNG of a tile
+    (`land_cover.png`, `tree_cover.png`, ...) becomes the sample variable `raster_{name}` on the image grid, with its
+    meaning as CF attributes (`flag_values`/`flag_masks` and `flag_meanings`, or `scale_factor`/`add_offset`) and
+    `worldsat_kind`; a tile without that PNG has no such variable (not annotated there). See `raster_task_spec`."""
+    from worldsat.data.satlas import (iter_satlas_images, list_label_tiles, raster_task_spec, read_satlas_image, read_static_labels,
+                                      satlas_tile_cell)
     root = Path(satlas_root)
     if not root.is_dir(): raise InvalidInput(f"Satlas root {str(satlas_root)!r} is not a folder", fix="pass the folder holding static/ and sentinel2/")
     if modality not in _SATLAS_NORMALIZATION:
@@ -1472,7 +1493,13 @@ def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label fo
                                       fix="check the bands (band folder names, e.g. tci, b05) and that images and labels share tiles")
     labels = {t: read_static_labels(root, t) for t in tiles}
     cats = list(categories) if categories is not None else sorted({c for t in tiles for c in labels[t].vectors.attrs["annotated"]})
-    if not cats: raise InvalidInput(f"the vector.json files of {root} annotate no category", fix="convert a root with vector labels")
+    found_png = sorted({k for t in tiles for k in labels[t].rasters})
+    if rasters is not None and not isinstance(rasters, dict):
+        raise InvalidInput(f"rasters={rasters!r:.80} is not a dict of PNG names", fix="pass e.g. {'land_cover': None, 'mine': {'kind': 'segment', 'categories': [...]}}, or {} for none")
+    specs = {k: raster_task_spec(k) for k in found_png} if rasters is None else {k: raster_task_spec(k, v) for k, v in rasters.items()}
+    if rasters is not None and not set(specs) & set(found_png):
+        if specs: raise InvalidInput(f"no label folder of {root} has the PNGs {sorted(specs)}", fix=f"the folders hold {found_png or 'no PNG'}")
+    if not cats and not specs: raise InvalidInput(f"the label folders of {root} annotate no category and hold no label PNG", fix="convert a root with labels")
     channels = [c for b in bands for c in (["TCI_R", "TCI_G", "TCI_B"] if b == "tci" else [b.upper()])]
     series = {t: sorted((s for s, have in found[t].items() if set(bands) <= have), key=lambda s: (_satlas_time(s) or pd.Timestamp(0), s)) for t in tiles}
     times = [_satlas_time(s) for ss in series.values() for s in ss]
@@ -1518,6 +1545,8 @@ def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label fo
             vec = lab.vectors[lab.vectors.category.isin(cats)].reset_index(drop=True)
             vec = vec.assign(id=[f"{cell.id}-{i}" for i in range(len(vec))])
             annotated = [c for c in lab.vectors.attrs["annotated"] if c in cats]
+            for name, spec in specs.items():
+                if name in lab.rasters: ds[f"raster_{name}"] = _satlas_raster(lab.rasters[name], size, spec, name, t)
             entry = _write_sample(cell, ds, [], cfg, out, labels=vec, annotated=annotated)
             write_json(_entry_path(out, cell.id), entry)
         finish(out, cfg, cells)

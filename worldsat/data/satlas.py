@@ -25,12 +25,13 @@ from ..geo import (SATLAS_FRAME, SATLAS_TILE, SATLAS_ZOOM, WEBMERC_HALF, WEBMERC
                           mercator_tile_cell, tile_of)
 
 # %% auto #0
-__all__ = ['LABEL_TYPES', 'FRAME_MARGIN', 'FRAME_UNIT_M', 'TREE_COVER_SCALE', 'read_vector_json', 'to_vector_json',
-           'write_vector_json', 'property_labels', 'write_segmentation_png', 'read_segmentation_png', 'encode_binary',
-           'decode_binary', 'regression_pixels', 'regression_values', 'write_regression_png', 'read_regression_png',
-           'SatlasLabels', 'write_static_labels', 'write_dynamic_labels', 'read_static_labels', 'read_dynamic_labels',
-           'list_label_tiles', 'list_dynamic_labels', 'satlas_image_path', 'read_satlas_image', 'iter_satlas_images',
-           'satlas_tile_cell', 'satlas_png_to_geotiff', 'split_by_tile', 'labels_frame']
+__all__ = ['LABEL_TYPES', 'FRAME_MARGIN', 'FRAME_UNIT_M', 'TREE_COVER_SCALE', 'SATLAS_RASTER_TASKS', 'read_vector_json',
+           'to_vector_json', 'write_vector_json', 'property_labels', 'write_segmentation_png', 'read_segmentation_png',
+           'encode_binary', 'decode_binary', 'regression_pixels', 'regression_values', 'write_regression_png',
+           'read_regression_png', 'raster_task_spec', 'SatlasLabels', 'write_static_labels', 'write_dynamic_labels',
+           'read_static_labels', 'read_dynamic_labels', 'list_label_tiles', 'list_dynamic_labels', 'satlas_image_path',
+           'read_satlas_image', 'iter_satlas_images', 'satlas_tile_cell', 'satlas_png_to_geotiff', 'split_by_tile',
+           'labels_frame']
 
 # %% ../../nbs/15_data.satlas.ipynb #2d602985
 _TILE_RE = re.compile(r"^(\d+)_(\d+)$")
@@ -388,6 +389,51 @@ def write_regression_png(path, values, scale:float=1.0, offset:float=0.0, dtype=
 def read_regression_png(path, scale:float=1.0, offset:float=0.0) -> np.ndarray:
     "The quantities stored in a regression PNG."
     return regression_values(read_segmentation_png(path), scale, offset)
+
+# %% ../../nbs/15_data.satlas.ipynb #51d09553
+_LAND_COVER = ["invalid", "water", "developed", "tree", "shrub", "grass", "crop", "bare", "snow", "wetland", "mangroves", "moss"]
+_CROP_TYPE = ["invalid", "rice", "grape", "corn", "sugarcane", "tea", "hop", "wheat", "soy", "barley", "oats", "rye", "cassava",
+              "potato", "sunflower", "asparagus", "coffee"]
+SATLAS_RASTER_TASKS = { # PNG name (the task id) -> kind, categories (segment: by pixel value; bin_segment: by bit), scale, offset
+    "land_cover": {"kind": "segment", "categories": _LAND_COVER},
+    "crop_type": {"kind": "segment", "categories": _CROP_TYPE},
+    "water_event": {"kind": "segment", "categories": ["invalid", "background", "water_event"]},
+    "water": {"kind": "segment", "categories": ["invalid", "background", "flood"]},
+    "cloud": {"kind": "segment", "categories": ["invalid", "background", "cloud", "shadow"]},
+    "wildfire": {"kind": "bin_segment", "categories": ["fire_retardant", "burned"]},
+    "tree_cover": {"kind": "regress", "scale": TREE_COVER_SCALE, "offset": 0.0},
+    "dem": {"kind": "regress", "scale": 12.75, "offset": -20.0},
+}
+
+def raster_task_spec(name:str, # the PNG's name without '.png', e.g. 'land_cover'
+                     spec:dict|None=None, # your own spec for a PNG Satlas does not define (None: Satlas's)
+                    ) -> dict:
+    """What a raster label PNG holds: `{"kind", "categories", "scale", "offset"}` (kind 'segment', 'bin_segment' or
+    'regress'), from `SATLAS_RASTER_TASKS` or from `spec`, checked."""
+    if spec is None:
+        if name not in SATLAS_RASTER_TASKS:
+            raise UnknownName(f"label PNG {name!r} is not one of Satlas's raster tasks {sorted(SATLAS_RASTER_TASKS)}",
+                              fix=f"describe it, e.g. rasters={{{name!r}: {{'kind': 'segment', 'categories': ['invalid', 'a', 'b']}}}}, or leave it out with rasters={{}}")
+        spec = SATLAS_RASTER_TASKS[name]
+    if not isinstance(spec, dict) or spec.get("kind") not in ("segment", "bin_segment", "regress"):
+        raise InvalidInput(f"raster task {name!r}: {spec!r:.100} is not a dict with kind 'segment', 'bin_segment' or 'regress'",
+                           fix="pass e.g. {'kind': 'regress', 'scale': 200} or {'kind': 'segment', 'categories': ['invalid', 'a', 'b']}")
+    extra = sorted(set(spec) - {"kind", "categories", "scale", "offset"})
+    if extra: raise InvalidInput(f"raster task {name!r}: keys {extra} are not raster settings", fix="use kind, categories, scale, offset")
+    kind, cats = spec["kind"], spec.get("categories")
+    if kind == "regress":
+        if cats is not None: raise InvalidInput(f"raster task {name!r} (regress) has categories", fix="leave categories out")
+        scale, offset = spec.get("scale", 1.0), spec.get("offset", 0.0)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in (scale, offset)) or scale == 0:
+            raise InvalidInput(f"raster task {name!r}: scale={scale!r}, offset={offset!r} are not finite numbers (scale not 0)",
+                               fix="pixel = round((value - offset) * scale): pass numbers, e.g. scale=200")
+        return {"kind": kind, "categories": None, "scale": float(scale), "offset": float(offset)}
+    if not isinstance(cats, (list, tuple)) or not cats or not all(isinstance(c, str) and c for c in cats) or len(set(cats)) != len(cats):
+        raise InvalidInput(f"raster task {name!r} ({kind}): categories={cats!r:.100} is not a list of distinct names",
+                           fix="list the categories by pixel value (segment: value 0 first, usually 'invalid') or by bit (bin_segment)")
+    if kind == "bin_segment" and len(cats) > 16:
+        raise InvalidInput(f"raster task {name!r}: {len(cats)} categories do not fit the 16 bits of a PNG", fix="at most 16")
+    return {"kind": kind, "categories": list(cats), "scale": 1.0, "offset": 0.0}
 
 # %% ../../nbs/15_data.satlas.ipynb #1c9694a3
 @dataclass

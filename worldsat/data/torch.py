@@ -454,7 +454,7 @@ def worldsat_dataloaders(root, # the dataset folder
 
 # %% ../../nbs/18_data.torch.ipynb #54b35d6d
 TASK_KINDS = ("segment", "bin_segment", "regress", "classify", "detect", "instance", "polyline", "property")
-_TASK_KEYS = {"name", "kind", "classes", "categories", "property", "point_box_px"}
+_TASK_KEYS = {"name", "kind", "classes", "categories", "property", "point_box_px", "raster"}
 _OBJECT_KINDS = ("detect", "instance", "property")   # targets with one entry per object: lists in a batch
 
 def _task_error(task, msg:str, fix:str) -> InvalidInput:
@@ -471,7 +471,9 @@ def _names(v, what:str, task) -> list|None:
 
 def check_task(task:dict) -> dict:
     """`task` checked and completed: `classes`, `categories` (a dict {category: class index}, 1-based for the kinds with a
-    background, else 0-based), `property` and `point_box_px` set; `InvalidInput` naming the task and the problem."""
+    background, else 0-based), `property` and `point_box_px` set; `InvalidInput` naming the task and the problem. A task
+    with `raster` (a label PNG's name) reads the sample variable `raster_{name}` instead of the vector labels: kinds
+    segment (its classes are the PNG's category names), bin_segment and regress, no categories or property."""
     if not isinstance(task, dict): raise InvalidInput(f"task {task!r} is not a dict", fix='pass e.g. {"name": "crops", "kind": "segment", "classes": ["wheat", "maize"]}')
     name = task.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
@@ -486,7 +488,20 @@ def check_task(task:dict) -> dict:
     box = task.get("point_box_px", 8)
     if isinstance(box, bool) or not isinstance(box, (int, np.integer)) or box < 1:
         raise _task_error(task, f"point_box_px {box!r} is not a whole number of pixels >= 1", "pass e.g. point_box_px=8")
-    cats = task.get("categories")
+    cats, raster = task.get("categories"), task.get("raster")
+    if raster is not None:
+        if not isinstance(raster, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", raster):
+            raise _task_error(task, f"raster {raster!r} is not a label PNG's name", "pass the name, e.g. 'land_cover'")
+        if kind not in ("segment", "bin_segment", "regress"):
+            raise _task_error(task, f"a {kind} task cannot read the raster label {raster!r}", "use kind 'segment', 'bin_segment' or 'regress'")
+        if cats is not None or prop is not None:
+            raise _task_error(task, f"a task reading the raster label {raster!r} takes no categories or property", "leave them out")
+        if (classes is None) != (kind == "regress"):
+            raise _task_error(task, f"a {kind} task on a raster label " + ("has no classes" if kind == "regress" else "needs classes (the PNG's category names)"),
+                              "leave classes out" if kind == "regress" else "pass classes=")
+        if kind == "segment" and "background" in classes:
+            raise _task_error(task, f"classes {classes} name 'background', which a segment task has already (class 0)", "leave 'background' out of classes")
+        return {"name": name, "kind": kind, "classes": classes, "categories": {}, "property": None, "point_box_px": int(box), "raster": raster}
     if kind in ("regress", "property") or (kind == "classify" and prop is not None):
         if prop is None: raise _task_error(task, f"a {kind} task needs a property", "name the property, e.g. 'height_m'")
         cats = _names(cats if cats is not None else None, "categories", task)
@@ -525,7 +540,17 @@ def _labels_of(g, cfg_classes:list) -> dict:
             "type": [str(v) for v in g["instance_type"][:]] if n else [],
             "bbox": np.asarray(g["instance_bbox"][:], np.float32).reshape(-1, 4), "centre": np.asarray(g["instance_centre"][:], np.float32).reshape(-1, 2),
             "props": [json.loads(str(v)) for v in g["instance_properties"][:]] if n else [],
-            "ids": np.arange(1, n + 1), "annotated": set(g.attrs.get("annotated", cfg_classes))}
+            "ids": np.arange(1, n + 1), "annotated": set(g.attrs.get("annotated", cfg_classes)), "rasters": _rasters_of(g)}
+
+def _rasters_of(g) -> dict:
+    "The label rasters of an open sample group (`raster_{name}` variables): name -> (raw values, kind, categories, scale_factor, add_offset)."
+    out = {}
+    for k in sorted(g.array_keys()):
+        if not k.startswith("raster_"): continue
+        a = g[k].attrs
+        out[k[len("raster_"):]] = (g[k][:], a.get("worldsat_kind"), str(a.get("flag_meanings", "")).split(),
+                                   float(a.get("scale_factor", 1.0)), float(a.get("add_offset", 0.0)))
+    return out
 
 def _boxes(lab:dict, sel:np.ndarray, point_box_px:int, hw:tuple) -> tuple:
     "Pixel boxes xyxy of the objects `sel` (points: a `point_box_px` square on the point), clipped to the image; which are kept."
@@ -544,11 +569,31 @@ def _boxes(lab:dict, sel:np.ndarray, point_box_px:int, hw:tuple) -> tuple:
 def _number(v) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) else np.nan
 
+def _raster_target(task:dict, have, hw:tuple):
+    "A task's target from a label raster (`have`: `_rasters_of`'s tuple, None where the sample lacks that PNG: not annotated)."
+    kind, classes = task["kind"], task["classes"]
+    if kind == "regress":
+        if have is None: return {"values": np.zeros(hw, np.float32), "valid": np.zeros(hw, bool)}
+        return {"values": (have[0] * np.float32(have[3]) + np.float32(have[4])).astype(np.float32), "valid": np.ones(hw, bool)}
+    if kind == "bin_segment":
+        m, valid = np.zeros((len(classes), *hw), np.float32), np.zeros(len(classes), bool)
+        if have is None: return {"masks": m, "valid": valid}
+        for k, c in enumerate(classes):
+            if c in have[2]: m[k], valid[k] = (have[0].astype(np.int64) >> have[2].index(c)) & 1, True
+        return {"masks": m, "valid": valid}
+    if have is None: return np.full(hw, -1, np.int64)
+    raw, names = have[0].astype(np.int64), have[2]
+    lut = np.full(max(len(names), int(raw.max()) + 1), -1, np.int64)   # values without a category: no label
+    for v, c in enumerate(names):   # 'invalid' (Satlas's 0): no label; 'background' and categories the task leaves out: 0
+        lut[v] = -1 if c == "invalid" else classes.index(c) + 1 if c in classes else 0
+    return lut[raw]
+
 def task_target(task:dict, # a checked task (`check_task`)
                 lab:dict, # the sample's label arrays (`_labels_of`)
                ):
     "The target of one task for one sample, as numpy arrays (see the table above)."
     kind, cats, h, w = task["kind"], task["categories"], *lab["mask"].shape[1:]
+    if task.get("raster") is not None: return _raster_target(task, lab["rasters"].get(task["raster"]), (h, w))
     annotated = all(c in lab["annotated"] for c in cats)
     mask = lambda c: lab["mask"][lab["names"].index(c)] if c in lab["names"] else np.zeros((h, w), bool)
     objs = np.array([i for i, c in enumerate(lab["category"]) if c in cats], dtype=np.int64)
@@ -606,7 +651,8 @@ _SUMMARIES = {}   # (dataset folder, index.parquet mtime) -> its label summary
 def label_summary(root) -> dict:
     """What the labels of a worldsat dataset hold, from every written sample's objects table: its `classes` (the build's
     categories) and per category the number of `objects`, their label `types`, the `samples` that annotate it, and each
-    property (`numeric`, and up to 50 distinct `values` of a text property)."""
+    property (`numeric`, and up to 50 distinct `values` of a text property); `rasters`: per label raster its `kind`,
+    `categories` and `samples`."""
     import zarr
     from worldsat.data.dataset import read_index
     idx = read_index(root, columns=["sample_id", "status"], geo=False)
@@ -616,10 +662,13 @@ def label_summary(root) -> dict:
     cfg = _json_file(root/"config.json") if (root/"config.json").is_file() else {}
     classes = list(cfg.get("classes") or [])
     cats = {c: {"objects": 0, "types": set(), "samples": 0, "properties": {}} for c in classes}
-    objects = True
+    objects, rasters = True, {}
     for sid in sorted(idx.sample_id[idx.status == "written"]):
         g = zarr.open_group(str(inside(root/"samples.zarr", sid, what="sample id")), mode="r")
         if "instance_category" not in g: objects = False; continue
+        for name, (_, kind, names, *_) in _rasters_of(g).items():
+            r = rasters.setdefault(name, {"kind": kind, "categories": None if kind == "regress" else names, "samples": 0})
+            r["samples"] += 1
         for c in g.attrs.get("annotated", classes):
             cats.setdefault(c, {"objects": 0, "types": set(), "samples": 0, "properties": {}})["samples"] += 1
         if not g["instance_category"].shape[0]: continue
@@ -634,7 +683,7 @@ def label_summary(root) -> dict:
         e["types"] = sorted(e["types"])
         for q in e["properties"].values():
             q["values"] = sorted(q["values"], key=float) if q["numeric"] else sorted({str(v) for v in q["values"]})
-    out = {"classes": classes, "objects": objects, "categories": cats}
+    out = {"classes": classes, "objects": objects, "categories": cats, "rasters": rasters}
     _SUMMARIES[key] = out
     return out
 
@@ -655,6 +704,17 @@ def check_tasks(tasks:Sequence[dict], # task dicts
                            fix=f"rebuild it with this worldsat: `worldsat build --config {Path(root)/'config.json'} --out NEW_FOLDER`")
     have = s["categories"]
     for t in checked:
+        if t.get("raster") is not None:
+            r = s["rasters"].get(t["raster"])
+            if r is None: raise InvalidInput(f"task {t['name']!r} reads the raster label {t['raster']!r}, which dataset {root} does not hold "
+                                             f"(it holds {sorted(s['rasters']) or 'none'})", fix="choose one of those, or convert the Satlas folder with that PNG")
+            if r["kind"] != t["kind"]:
+                raise InvalidInput(f"task {t['name']!r} is a {t['kind']} task, but raster {t['raster']!r} is a {r['kind']} label",
+                                   fix=f"use kind {r['kind']!r}")
+            odd = [c for c in (t["classes"] or []) if c not in r["categories"]]
+            if odd: raise InvalidInput(f"task {t['name']!r}: raster {t['raster']!r} has no categories {odd} (it has {r['categories']})",
+                                       fix="choose classes among those")
+            continue
         for c in t["categories"]:
             if c not in have:
                 raise InvalidInput(f"task {t['name']!r} reads category {c!r}, which dataset {root} has no labels for "
@@ -685,15 +745,16 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
     """The tasks the dataset's labels support, as task dicts: areas (large polygons) as `segment` tasks, grouped by the
     properties they carry (no properties: "land_cover"; all crops: "crop_type"); small polygons (e.g. buildings) as
     `instance` and their numeric properties as `regress`; lines as `polyline` and their properties as `property`; points
-    as `detect` and their properties as `property`; Satlas's classification labels as `classify`. Names are of letters, digits and '_' (a category's property:
+    as `detect` and their properties as `property`; Satlas's classification labels as `classify`; label rasters (Satlas's PNGs,
+    `raster_{name}`) as tasks of their own kind reading them (`raster`). Names are of letters, digits and '_' (a category's property:
     `{category}_{property}`, or the property alone when it starts with the category, e.g. `road_type`). A polygon category is one of objects when most of its polygons lie
     wholly inside their samples (buildings), else one of areas (fields, forests, whose shapes the cells cut). Properties
     every category has (such as a site name) and ids (`id`, `*_id`) are left out."""
     import zarr
     from worldsat.data.dataset import read_index
     s = label_summary(root)
-    if not s["classes"]: raise InvalidInput(f"dataset {root} was built without labels", fix="build it with labels and classes (--labels, --classes)")
-    if not s["objects"]: check_tasks([{"name": "any", "kind": "segment", "classes": s["classes"][:1]}], root)  # raises, saying to rebuild
+    if not s["classes"] and not s["rasters"]: raise InvalidInput(f"dataset {root} was built without labels", fix="build it with labels and classes (--labels, --classes)")
+    if not s["objects"] and s["classes"]: check_tasks([{"name": "any", "kind": "segment", "classes": s["classes"][:1]}], root)  # raises, saying to rebuild
     cats = {c: e for c, e in s["categories"].items() if e["samples"]}
     with_objects = [set(e["properties"]) for e in cats.values() if e["objects"]]
     everywhere = set.intersection(*with_objects) if len(with_objects) > 1 else set()
@@ -739,6 +800,11 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
             if 2 <= len(q["values"]) <= 50:
                 tasks.append({"name": _task_name(k if k.startswith(c) else f"{c}_{k}"), "kind": "classify", "classes": [str(v) for v in q["values"]],
                               "categories": [c], "property": k})
+    for r, e in sorted(s["rasters"].items()):     # label PNGs (Satlas): their own kind and categories
+        name = _task_name(r)
+        if name in {t["name"] for t in tasks}: name = _task_name(f"{r}_png")
+        classes = None if e["kind"] == "regress" else [c for c in e["categories"] if c not in ("invalid", "background")]
+        tasks.append({"name": name, "kind": e["kind"], "classes": classes, "categories": None, "property": None, "raster": r})
     return tasks
 
 def _task_name(text:str) -> str: return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "task"

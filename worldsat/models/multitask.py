@@ -23,7 +23,7 @@ __all__ = ['KINDS', 'DETECTION_KINDS', 'TASK_KEYS', 'HEADS', 'check_task', 'chec
 # %% ../../nbs/34_models.multitask.ipynb #b8f1ef3a
 KINDS = ("segment", "bin_segment", "regress", "classify", "detect", "instance", "polyline", "property")
 DETECTION_KINDS = ("detect", "instance", "property") # heads of worldsat.models.detection
-TASK_KEYS = ("name", "kind", "classes", "categories", "property", "point_box_px")
+TASK_KEYS = ("name", "kind", "classes", "categories", "property", "point_box_px", "raster")
 
 def _names(v, what:str, task:str):
     if v is None: return None
@@ -41,7 +41,7 @@ def _categories(v, task:str):
                            fix="pass a list of category names (or the dict worldsat.data.torch.check_task writes)")
     return _names(v, "categories", task)
 
-def check_task(task:dict, # {"name", "kind", "classes", "categories", "property", "point_box_px"}
+def check_task(task:dict, # {"name", "kind", "classes", "categories", "property", "point_box_px"} (and "raster")
               ) -> dict: # a new dict with every key of the contract
     "`task` checked and completed (defaults: no categories, no property, `point_box_px` 8); errors name the task."
     if not isinstance(task, dict):
@@ -76,8 +76,13 @@ def check_task(task:dict, # {"name", "kind", "classes", "categories", "property"
     box = task.get("point_box_px", 8)
     if isinstance(box, bool) or not isinstance(box, numbers.Integral) or box < 1:
         raise InvalidInput(f"task {name!r}: point_box_px={box!r} is not a size in pixels", fix="pass an int >= 1 (default 8)")
-    return {"name": name, "kind": kind, "classes": classes, "categories": _categories(task.get("categories"), name),
-            "property": prop, "point_box_px": int(box)}
+    out = {"name": name, "kind": kind, "classes": classes, "categories": _categories(task.get("categories"), name),
+           "property": prop, "point_box_px": int(box)}
+    raster = task.get("raster")     # a label PNG the targets come from (worldsat.data.torch); the head does not depend on it
+    if raster is not None:
+        if not isinstance(raster, str) or not raster: raise InvalidInput(f"task {name!r}: raster={raster!r} is not a name", fix="pass e.g. 'land_cover', or None")
+        out["raster"] = raster
+    return out
 
 def check_tasks(tasks) -> list:
     "Every task of the list checked (`check_task`); two tasks may not share a name."
