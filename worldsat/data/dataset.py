@@ -1550,6 +1550,10 @@ def satlas_to_dataset(satlas_root, # a Satlas root: static/{col}_{row}/ label fo
             entry = _write_sample(cell, ds, [], cfg, out, labels=vec, annotated=annotated)
             write_json(_entry_path(out, cell.id), entry)
         finish(out, cfg, cells)
+        norm = recipe(cfg.normalization)
+        if channels != norm.channel_names:     # the recipe of the channels converted, so that the dataset reads with its defaults
+            from worldsat.data.torch import select_channels
+            select_channels(norm, channels).save(out/"normalization.json")
     except BaseException:
         _undo(out, new_root, before); raise          # nothing half-written is left
     return out
