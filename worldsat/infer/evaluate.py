@@ -23,7 +23,7 @@ from shapely.geometry import box
 
 from ..core import CRSMismatch, CorruptFile, DataUnavailable, InvalidInput, UnknownName
 from ..geo import SATLAS_FRAME, SATLAS_TILE, SATLAS_ZOOM
-from ..data.satlas import (FRAME_UNIT_M, _lonlat_to_frame_geoms, _tile, read_segmentation_png, read_vector_json,
+from ..data.satlas import (FRAME_UNIT_M, SATLAS_RASTER_TASKS, _lonlat_to_frame_geoms, _tile, read_segmentation_png, read_vector_json,
                                   split_by_tile)
 
 # %% auto #0
@@ -53,17 +53,8 @@ SATLAS_PROPERTIES = {
     ("power_plant", "plant_type"): "category", ("quarry", "resource"): "category", ("park", "park_type"): "category",
     ("park", "sport"): "category", ("smoke", "smoke"): "category", ("snow", "snow"): "category"}
 
-# raster tasks as SatlasPretrain defines them (PNG name -> kind, classes by PNG value; 0 = invalid)
-SATLAS_RASTERS = {
-    "land_cover": ("segment", ["invalid", "water", "developed", "tree", "shrub", "grass", "crop", "bare", "snow", "wetland",
-                               "mangroves", "moss"]),
-    "crop_type": ("segment", ["invalid", "rice", "grape", "corn", "sugarcane", "tea", "hop", "wheat", "soy", "barley", "oats",
-                              "rye", "cassava", "potato", "sunflower", "asparagus", "coffee"]),
-    "water_event": ("segment", ["invalid", "background", "water_event"]),
-    "water": ("segment", ["invalid", "background", "flood"]),
-    "cloud": ("segment", ["invalid", "background", "cloud", "shadow"]),
-    "wildfire": ("bin_segment", ["fire_retardant", "burned"]),
-    "dem": ("regress", None), "tree_cover": ("regress", None)}
+# raster tasks as SatlasPretrain defines them (PNG name -> kind, classes by PNG value; 0 = invalid): data.satlas's table
+SATLAS_RASTERS = {k: (v["kind"], v.get("categories")) for k, v in SATLAS_RASTER_TASKS.items()}
 
 # %% ../../nbs/40_infer.evaluate.ipynb #2f56da85
 def f1_counts(tp, fp, fn) -> dict:
