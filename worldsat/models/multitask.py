@@ -249,7 +249,9 @@ class MultitaskModel(nn.Module):
     def __init__(self, backbone:Backbone|TemporalBackbone, # per image, or temporal for `(B, T, C, H, W)`
                  tasks:list, # task dicts (see `check_task`); may be empty (features only)
                  fpn:bool=True, # torchvision's FeaturePyramidNetwork (False: 1x1 convolutions only)
-                 fpn_channels:int=128): # width of the FPN maps, the upsampled map and the heads' input
+                 fpn_channels:int=128, # width of the FPN maps, the upsampled map and the heads' input
+                 pixel_skip:bool=False, # add a per-pixel path from the input to the upsampled map (zero at first: SatlasPretrain's model until trained)
+                 standardize:bool=False): # standardize each band inside the model, by `set_input_stats` (a model trained from random weights)
         super().__init__()
         if not isinstance(backbone, (Backbone, TemporalBackbone)):
             raise InvalidInput(f"MultitaskModel needs a worldsat Backbone or TemporalBackbone, not a {type(backbone).__name__}",
@@ -264,6 +266,26 @@ class MultitaskModel(nn.Module):
         self.fpn = torchvision.ops.FeaturePyramidNetwork(chans, fpn_channels) if fpn else LateralOnly(chans, fpn_channels)
         self.upsample = Upsample(fpn_channels, backbone.strides[0])
         self.heads = nn.ModuleDict({t["name"]: make_head(t, fpn_channels) for t in self.tasks})
+        self.pixel_skip, self.standardize = bool(pixel_skip), bool(standardize)
+        c = len(backbone.bands)
+        if self.pixel_skip:     # 1x1 convolutions at full resolution: features of single pixels, which stride 4 blurs
+            self.skip = nn.Sequential(nn.Conv2d(c, fpn_channels, 1), nn.ReLU(inplace=True), nn.Conv2d(fpn_channels, fpn_channels, 1))
+            nn.init.zeros_(self.skip[2].weight); nn.init.zeros_(self.skip[2].bias)
+        if self.standardize:
+            self.register_buffer("input_mean", torch.zeros(c)); self.register_buffer("input_std", torch.ones(c))
+
+    def set_input_stats(self, mean, # per band, in the model's band order
+                        std): # per band (values <= 0 or not finite count as 1)
+        "Set the per-band mean and standard deviation that a `standardize=True` model takes off its inputs."
+        if not self.standardize: raise InvalidInput("this model was built with standardize=False", fix="build it with standardize=True")
+        mean, std = torch.as_tensor(mean, dtype=torch.float32).reshape(-1), torch.as_tensor(std, dtype=torch.float32).reshape(-1)
+        c = len(self.bands)
+        if len(mean) != c or len(std) != c:
+            raise InvalidInput(f"input statistics for {len(mean)} / {len(std)} bands, the model has {c} ({self.bands})", fix="pass one value per band")
+        if not torch.isfinite(mean).all(): raise InvalidInput(f"input means {mean.tolist()} are not all finite", fix="compute them over valid pixels")
+        std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones_like(std))
+        self.input_mean.copy_(mean); self.input_std.copy_(std)
+        return self
 
     @property
     def bands(self) -> list: return self.backbone.bands
@@ -273,7 +295,7 @@ class MultitaskModel(nn.Module):
     def config(self) -> dict:
         "Plain description that `build_model` turns back into this model (random weights)."
         return {"type": "multitask", "backbone": self.backbone.config, "tasks": [dict(t) for t in self.tasks],
-                "fpn": self.use_fpn, "fpn_channels": self.fpn_channels}
+                "fpn": self.use_fpn, "fpn_channels": self.fpn_channels, "pixel_skip": self.pixel_skip, "standardize": self.standardize}
 
     def _images(self, x):
         if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5):
@@ -291,9 +313,24 @@ class MultitaskModel(nn.Module):
     def features(self, x:torch.Tensor, valid:torch.Tensor|None=None) -> tuple:
         "`(FPN maps finest first, upsampled map (B, fpn_channels, H, W))` of `x`."
         x = self._images(x)
+        if self.standardize:
+            shape = (-1, 1, 1)
+            x = (x - self.input_mean.view(shape).to(x.dtype)) / self.input_std.view(shape).to(x.dtype)
         maps = self.backbone(x, valid) if self.temporal else self.backbone(x)
         fm = list(self.fpn(collections.OrderedDict((f"feat{i}", m) for i, m in enumerate(maps))).values())
-        return fm, self.upsample(fm[0], x.shape[-2:])
+        up = self.upsample(fm[0], x.shape[-2:])
+        return fm, (up + self._skip(x, valid) if self.pixel_skip else up)
+
+    def _skip(self, x, valid):
+        "The per-pixel path: of each image, then (image series) the maximum over the valid ones, as the backbone pools."
+        if x.ndim == 4: return self.skip(x)
+        B, T = x.shape[:2]
+        s = self.skip(x.flatten(0, 1)).unflatten(0, (B, T))
+        if valid is not None:
+            v = torch.as_tensor(valid, device=x.device).bool()
+            s = s.masked_fill(~v[:, :, None, None, None], float("-inf")).amax(1)
+            return torch.where(torch.isfinite(s), s, torch.zeros_like(s))    # a sample without a valid image: nothing
+        return s.amax(1)
 
     def forward(self, x:torch.Tensor, # (B, C, H, W), or (B, T, C, H, W) for a temporal backbone
                 targets:dict|None=None, # task name -> batched targets
@@ -333,7 +370,7 @@ def freeze_backbone(model:MultitaskModel, # a MultitaskModel (or any module with
     model.train(model.training)
     return model
 
-_CONFIG_KEYS = {"type", "backbone", "tasks", "fpn", "fpn_channels"}
+_CONFIG_KEYS = {"type", "backbone", "tasks", "fpn", "fpn_channels", "pixel_skip", "standardize"}
 
 def multitask_from_config(config:dict) -> MultitaskModel:
     "Rebuild a `MultitaskModel` from its `.config` (random weights); `build_model` sends `type: multitask` here."
@@ -343,4 +380,5 @@ def multitask_from_config(config:dict) -> MultitaskModel:
     if extra or missing:
         raise InvalidInput(f"multitask config has unknown keys {extra} / lacks {missing}", fix="pass a config written by .config")
     return MultitaskModel(build_model(config["backbone"]), config["tasks"], fpn=config.get("fpn", True),
-                          fpn_channels=config.get("fpn_channels", 128))
+                          fpn_channels=config.get("fpn_channels", 128), pixel_skip=bool(config.get("pixel_skip", False)),
+                          standardize=bool(config.get("standardize", False)))

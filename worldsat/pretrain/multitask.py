@@ -28,8 +28,8 @@ with quiet_import(): from fastai.callback.core import Callback
 # %% auto #0
 __all__ = ['TRAIN_CACHE_MB', 'METRICS', 'LOWER_IS_BETTER', 'check_tasks', 'pick_tasks', 'present_classes', 'balanced_weights',
            'TaskSampler', 'MultitaskConfig', 'dataset_tasks', 'open_split', 'init_recipe', 'model_inputs',
-           'init_backbone', 'make_model', 'TaskLoss', 'MultitaskState', 'train', 'load_run', 'match_points',
-           'evaluate_tasks', 'results_table', 'compare_table']
+           'input_stats', 'init_backbone', 'make_model', 'TaskLoss', 'MultitaskState', 'train', 'load_run',
+           'match_points', 'evaluate_tasks', 'results_table', 'compare_table']
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #013c2717
 def check_tasks(tasks, # task dicts (the shared contract), or one
@@ -150,6 +150,8 @@ class MultitaskConfig:
     balance:bool = True # draw samples by inverse category frequency (SatlasPretrain's balanced weights)
     freeze_backbone:bool = False # train FPN and heads only
     fpn_channels:int = 128
+    standardize:bool|None = None # standardize each band in the model by the split's statistics (None: when init is random, or as the init run did)
+    pixel_skip:bool|None = None # the model's full-resolution per-pixel path (None: when init is random, or as the init run did)
     split:str = "train" # the split learned from
     seed:int = 0
     checkpoint_every:int = 0 # optimizer steps between checkpoints (one is also written at each epoch's end)
@@ -176,6 +178,8 @@ def _check_mt_config(cfg:MultitaskConfig):
         v = getattr(cfg, k)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0: raise bad(k, "is not a number >= 0", f"give {k} a finite number >= 0")
     if cfg.schedule not in ("one-cycle", "constant"): raise bad("schedule", "is not a schedule", "use 'one-cycle' or 'constant'")
+    for k in ("standardize", "pixel_skip"):
+        if getattr(cfg, k) not in (None, True, False): raise bad(k, "is not True, False or None", f"pass {k}=True, False or None (the default for the init)")
     if not isinstance(cfg.init, str) or not cfg.init: raise bad("init", "is not an initialization", "use 'random', a run folder or 'satlas:NAME'")
     names = [t["name"] for t in cfg.tasks] if cfg.tasks else []
     if not isinstance(cfg.loss_weights, dict): raise bad("loss_weights", "is not a mapping of task names to factors", "pass e.g. {'landcover': 1.0}")
@@ -243,6 +247,29 @@ def model_inputs(batch:dict, times:int) -> tuple:
     if bool(empty.any()): valid = valid | (empty[:, None] & batch["time_mask"]) if "time_mask" in batch else valid | empty[:, None]
     return img, valid
 
+def input_stats(ds, # a dataset of sample dicts with "image" ((T, C, H, W) or (C, H, W)) and optionally "time_mask"
+                times:int=1, # images per sample the model sees (1: the first image only, as `model_inputs` gives it)
+                max_samples:int=256, # at most this many samples, evenly spread over the dataset
+               ) -> tuple:
+    "`(mean, std)` per band over the finite pixels of the images a model is trained on (padded time steps left out)."
+    n = len(ds)
+    if n == 0: raise DataUnavailable("no samples to take input statistics from", fix="train on a split with samples")
+    s1 = s2 = cnt = 0
+    for i in np.unique(np.linspace(0, n - 1, min(n, max_samples)).round().astype(int)):
+        s = ds[int(i)]
+        img = np.asarray(s["image"], np.float64)
+        if img.ndim == 3: img = img[None]
+        use = np.arange(len(img)) < (1 if times == 1 else len(img))
+        if times > 1 and s.get("time_mask") is not None: use &= np.asarray(s["time_mask"], bool).reshape(-1)[:len(img)]
+        img = img[use]
+        ok = np.isfinite(img)
+        v = np.where(ok, img, 0.0)
+        s1, s2, cnt = s1 + v.sum((0, 2, 3)), s2 + (v * v).sum((0, 2, 3)), cnt + ok.sum((0, 2, 3))
+    cnt = np.maximum(cnt, 1)
+    mean = s1 / cnt
+    return mean.astype(np.float32), np.sqrt(np.maximum(s2 / cnt - mean ** 2, 0)).astype(np.float32)
+
+
 # %% ../../nbs/36_pretrain.multitask.ipynb #a698477a
 def _load_matching(model:nn.Module, state:dict) -> list:
     "Load the tensors of `state` whose names and shapes the model has; the names loaded."
@@ -294,7 +321,11 @@ def _fit_encoder(enc, init, arch, bands, temporal):
 def _body(bb): return bb.backbone if isinstance(bb, TemporalBackbone) else bb
 
 def make_model(tasks:list, arch:str|None=None, bands=None, times:int=1, init:str="random", fpn_channels:int=128,
-               freeze_backbone:bool=False) -> tuple:
+               freeze_backbone:bool=False,
+               standardize:bool|None=None, # band standardization in the model (None: on from random init, as an earlier multi-task run `init` had it, else off)
+               pixel_skip:bool|None=None, # the full-resolution per-pixel path (None: the same rule)
+               stats=None, # a function giving `(mean, std)` per band (`input_stats`), called when a new model standardizes
+              ) -> tuple:
     "`(model, provenance)`: a `MultitaskModel` for `tasks` on a backbone initialized as `init` says; published SatlasPretrain files load whole (backbone, FPN, upsampling)."
     from worldsat.models import multitask as M, weights as W
     tasks = check_tasks(tasks)
@@ -305,12 +336,23 @@ def make_model(tasks:list, arch:str|None=None, bands=None, times:int=1, init:str
         if arch is not None and _body(model.backbone).name != arch:
             raise IncompatibleWeights(f"init {init!r} is a {_body(model.backbone).name!r} model, not {arch!r}", fix=f"pass arch={_body(model.backbone).name!r}, or no arch")
         prov = {"init": init, **{k: (info.get("provenance") or {}).get(k) for k in ("weights", "url", "layout")}}
+        if standardize or pixel_skip:        # the published model, with the options asked for (the skip starts at zero)
+            new = M.MultitaskModel(model.backbone, tasks, fpn=model.use_fpn, fpn_channels=model.fpn_channels,
+                                   pixel_skip=bool(pixel_skip), standardize=bool(standardize))
+            new.load_state_dict(model.state_dict(), strict=False)
+            model = new
+            if standardize and stats is not None: model.set_input_stats(*stats())
     else:
         bb, prov = init_backbone(init, arch, bands, times)
-        model = M.MultitaskModel(bb, tasks, fpn_channels=fpn_channels)
         p = Path(init) if init != "random" and not init.startswith("satlas:") else None
-        if p is not None and p.is_dir() and (p/"model.pt").is_file():     # an earlier multi-task run: FPN and heads too, where they fit
-            prov["loaded"] = len(_load_matching(model, load_checkpoint(p/"model.pt")[0].state_dict()))
+        prev = load_checkpoint(p/"model.pt")[0] if p is not None and p.is_dir() and (p/"model.pt").is_file() else None
+        on = lambda given, k: bool(given) if given is not None else (init == "random" or bool(getattr(prev, k, False)))
+        model = M.MultitaskModel(bb, tasks, fpn_channels=fpn_channels, pixel_skip=on(pixel_skip, "pixel_skip"),
+                                 standardize=on(standardize, "standardize"))
+        if model.standardize and stats is not None and not getattr(prev, "standardize", False): model.set_input_stats(*stats())
+        if prev is not None:        # an earlier multi-task run: FPN and heads too, where they fit (and its input statistics)
+            prov["loaded"] = len(_load_matching(model, prev.state_dict()))
+    prov.update(standardize=model.standardize, pixel_skip=model.pixel_skip)
     if freeze_backbone: M.freeze_backbone(model, True)
     return model, prov
 
@@ -461,7 +503,8 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
         return run
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
     bands = list(getattr(ds, "channels", None) or cfg.bands or [])
-    model, prov = make_model(chosen, cfg.arch, bands, cfg.times, cfg.init, cfg.fpn_channels, cfg.freeze_backbone)
+    model, prov = make_model(chosen, cfg.arch, bands, cfg.times, cfg.init, cfg.fpn_channels, cfg.freeze_backbone,
+                             cfg.standardize, cfg.pixel_skip, stats=lambda: input_stats(ds, cfg.times))
     norm = _recipe(ds)
     net = TaskLoss(model, chosen, cfg.loss_weights, cfg.times)
     payload = {"worldsat_version": __version__, "config": cfg.to_dict(), "config_key": cfg.key(), "model_config": model.config,
