@@ -345,12 +345,14 @@ def make_model(tasks:list, arch:str|None=None, bands=None, times:int=1, init:str
     else:
         bb, prov = init_backbone(init, arch, bands, times)
         p = Path(init) if init != "random" and not init.startswith("satlas:") else None
-        prev = load_checkpoint(p/"model.pt")[0] if p is not None and p.is_dir() and (p/"model.pt").is_file() else None
+        ck = (p/"model.pt" if p.is_dir() else p) if p is not None else None
+        prev = load_checkpoint(ck)[0] if ck is not None and ck.is_file() else None
+        if not isinstance(prev, M.MultitaskModel): prev = None     # an encoder checkpoint: its backbone only (init_backbone)
         on = lambda given, k: bool(given) if given is not None else (init == "random" or bool(getattr(prev, k, False)))
         model = M.MultitaskModel(bb, tasks, fpn_channels=fpn_channels, pixel_skip=on(pixel_skip, "pixel_skip"),
                                  standardize=on(standardize, "standardize"))
         if model.standardize and stats is not None and not getattr(prev, "standardize", False): model.set_input_stats(*stats())
-        if prev is not None:        # an earlier multi-task run: FPN and heads too, where they fit (and its input statistics)
+        if prev is not None:        # an earlier multi-task run or its model.pt: FPN and heads too, where they fit (and its input statistics)
             prov["loaded"] = len(_load_matching(model, prev.state_dict()))
     prov.update(standardize=model.standardize, pixel_skip=model.pixel_skip)
     if freeze_backbone: M.freeze_backbone(model, True)
