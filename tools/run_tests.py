@@ -10,7 +10,7 @@ Examples:
     python tools/run_tests.py --flags slow          # also run cells flagged `slow`
     python tools/run_tests.py nbs/01_geo.ipynb      # one notebook
 """
-import argparse, os, sys, time
+import argparse, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 def main(argv=None):
@@ -47,8 +47,19 @@ def main(argv=None):
     print(f"testing {len(files)} notebooks with {args.n_workers} workers; skipping cells flagged "
           f"{sorted(set(skip_flags) - set(args.flags.split()))}", flush=True)
     t0 = time.time()
-    results = parallel(test_nb, files, skip_flags=skip_flags, force_flags=args.flags.split(), n_workers=args.n_workers,
-                       basepath=cfg.config_path, cell_timeout=args.timeout, pause=0.01)
+    # the notebooks' temporary files go to a folder of this run, removed at the end: a notebook's atexit clean-up
+    # never runs in a worker process, which ends without it (each run of the suite left gigabytes in /tmp)
+    tmp = tempfile.mkdtemp(prefix="worldsat-tests-")
+    old_tmp = (os.environ.get("TMPDIR"), tempfile.tempdir)
+    os.environ["TMPDIR"], tempfile.tempdir = tmp, tmp
+    try:
+        results = parallel(test_nb, files, skip_flags=skip_flags, force_flags=args.flags.split(), n_workers=args.n_workers,
+                           basepath=cfg.config_path, cell_timeout=args.timeout, pause=0.01)
+    finally:
+        if old_tmp[0] is None: os.environ.pop("TMPDIR", None)
+        else: os.environ["TMPDIR"] = old_tmp[0]
+        tempfile.tempdir = old_tmp[1]
+        shutil.rmtree(tmp, ignore_errors=True)
     root = Path.cwd()
     for f, (ok, secs) in zip(files, results):
         name = f.relative_to(root) if f.is_relative_to(root) else f
