@@ -885,7 +885,7 @@ def _train_settings(a) -> dict:
     tasks = None if a.tasks is None else [t.strip() for t in a.tasks.split(",") if t.strip()]
     flags = {"data": a.data, "tasks": tasks, "init": a.init, "arch": a.arch, "times": a.times, "epochs": a.epochs,
              "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed, "loss_weights": _parse_weights(a.loss_weights),
-             "balance": a.balance, "freeze_backbone": a.freeze_backbone or None, "device": a.device, "amp": a.amp,
+             "balance": a.balance, "augment": a.augment, "freeze_backbone": a.freeze_backbone or None, "device": a.device, "amp": a.amp,
              "processes": a.processes, "out": a.out}
     return {**base, **file, **{k: v for k, v in flags.items() if v is not None}}
 
@@ -915,6 +915,8 @@ def _cmd_train(a):
             print(f"not evaluated: {e.message}", file=sys.stderr); return
         with pd.option_context("display.width", 200):
             print(f"held-out split {a.evaluate!r}:\n" + tab.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if tab.attrs.get("min_score"):
+            print("detections counted from score " + ", ".join(f"{k} {v:g}" for k, v in tab.attrs["min_score"].items()) + " (best F1 on the training split)")
         with atomic_path(Path(run)/f"evaluation-{a.evaluate}.csv") as tmp: tab.to_csv(tmp, index=False)
 
 _TRAIN_EPILOG = """\
@@ -933,7 +935,8 @@ examples:
 DATA: a worldsat dataset built with labels (`worldsat build --labels ...`). Its labels decide the tasks (segmentation of
 areas, instance polygons, their properties, polylines, points): --list-tasks shows them, --tasks picks some (default: all).
 As SatlasPretrain, a category a sample does not annotate gives no loss there, and samples are drawn by inverse category
-frequency (--no-balance draws each once per epoch). --init starts from random weights, a run folder (an encoder of
+frequency (--no-balance draws each once per epoch), each under a random flip and quarter turn that moves images and
+labels alike (--no-augment turns that off). --init starts from random weights, a run folder (an encoder of
 `worldsat pretrain`, or an earlier `worldsat train` run) or SatlasPretrain's published weights (`worldsat weights list
 --source satlaspretrain`). A run folder holds config.json, history.csv (total and per-task losses per epoch),
 weights.csv (each sample's draw weight), checkpoints/last.pt and, at the end, model.pt; running the same command again
@@ -959,6 +962,8 @@ def _train_parser(sub):
     p.add_argument("--loss-weights", default=None, metavar="NAME=W,...", help="per-task loss factors, e.g. crop_type=2,road=0.5 (default 1 each)")
     p.add_argument("--balance", action=argparse.BooleanOptionalAction, default=None,
                    help="draw samples by inverse category frequency (default) or each once per epoch (--no-balance)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip and turn each drawn sample at random, labels alike (default), or not (--no-augment)")
     p.add_argument("--freeze-backbone", action="store_true", help="train the FPN and heads only (fine-tuning a pretrained backbone)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None, help="mixed precision (default: on CUDA only)")

@@ -24,10 +24,10 @@ from ..core import _apply_channel   # the per-channel formula of `Normalization.
 # %% auto #0
 __all__ = ['TASK_KINDS', 'SATLAS_BANDS', 'SSL4EO_BANDS', 'BEN_CLASSES', 'BEN_BANDS', 'CONFIGILM_VERSION', 'EOLEARN_LULC',
            'EOLEARN_L1C_BANDS', 'as_normalization', 'select_channels', 'check_normalization', 'normalize_dn',
-           'time_steps', 'pad_time', 'WorldsatDataset', 'RandomFlipRotate', 'RandomCrop', 'worldsat_collate',
-           'worldsat_dataloaders', 'check_task', 'task_target', 'label_summary', 'check_tasks', 'tasks_from_dataset',
-           'SatlasDataset', 'SSL4EODataset', 'multi_hot', 'BigEarthNetV2Dataset', 'configilm_benv2', 'majority_label',
-           'block_splits', 'EOPatchDataset', 'PatchLabels']
+           'time_steps', 'pad_time', 'WorldsatDataset', 'flip_rotate', 'RandomFlipRotate', 'RandomCrop',
+           'worldsat_collate', 'worldsat_dataloaders', 'check_task', 'task_target', 'label_summary', 'check_tasks',
+           'tasks_from_dataset', 'SatlasDataset', 'SSL4EODataset', 'multi_hot', 'BigEarthNetV2Dataset',
+           'configilm_benv2', 'majority_label', 'block_splits', 'EOPatchDataset', 'PatchLabels']
 
 # %% ../../nbs/18_data.torch.ipynb #c64e5f9f
 def _json_file(f:Path):
@@ -326,6 +326,27 @@ class _RandomTransform:
             self._rng, self._key = np.random.default_rng(parts or None), key
         return self._rng
 
+def flip_rotate(d:dict, # a sample dict (image, masks, label rasters, task targets)
+                lr:bool=False, # flip left-right
+                ud:bool=False, # flip up-down (after `lr`)
+                k:int=0) -> dict: # quarter turns as `torch.rot90(image, k, (-2, -1))` (after the flips; odd `k` needs a square image)
+    "One element of the square's symmetry group applied to every spatial array of a sample and to its boxes, alike."
+    h, w = d["image"].shape[-2:]
+    k = int(k) % 4
+    if h != w and k % 2: raise InvalidInput(f"a {h}x{w} image cannot turn by {k} quarter(s): its shape would change", fix="use k=0 or 2, or square samples")
+    out = dict(d)
+    def move(a):
+        if lr: a = _flip(a, -1)
+        if ud: a = _flip(a, -2)
+        if k: a = _rot90(a, k)
+        return a
+    def move_boxes(t):
+        if lr: t = _flip_boxes(t, w, 0)
+        if ud: t = _flip_boxes(t, h, 1)
+        return _rot_boxes(t, k, h, w) if k else t
+    for key in _spatial_keys(d): out[key] = move(out[key])
+    return _map_targets(out, (h, w), move, move_boxes)
+
 class RandomFlipRotate(_RandomTransform):
     "Flip left-right and up-down, and rotate by multiples of 90 degrees, each with probability `p`, all spatial arrays alike."
     def __init__(self, p:float=0.5, # probability of each of: a left-right flip, an up-down flip, a rotation
@@ -337,18 +358,7 @@ class RandomFlipRotate(_RandomTransform):
         lr, ud, rot = rng.random(3) < self.p
         k = int(rng.integers(1, 4)) if rot else 0
         if h != w and k % 2: k = 2
-        out = dict(d)
-        def move(a):
-            if lr: a = _flip(a, -1)
-            if ud: a = _flip(a, -2)
-            if k: a = _rot90(a, k)
-            return a
-        def move_boxes(t):
-            if lr: t = _flip_boxes(t, w, 0)
-            if ud: t = _flip_boxes(t, h, 1)
-            return _rot_boxes(t, k, h, w) if k else t
-        for key in _spatial_keys(d): out[key] = move(out[key])
-        return _map_targets(out, (h, w), move, move_boxes)
+        return flip_rotate(d, bool(lr), bool(ud), k)
     def __repr__(self): return f"RandomFlipRotate(p={self.p}, seed={self.seed})"
 
 class RandomCrop(_RandomTransform):
@@ -454,7 +464,7 @@ def worldsat_dataloaders(root, # the dataset folder
 
 # %% ../../nbs/18_data.torch.ipynb #54b35d6d
 TASK_KINDS = ("segment", "bin_segment", "regress", "classify", "detect", "instance", "polyline", "property")
-_TASK_KEYS = {"name", "kind", "classes", "categories", "property", "point_box_px", "raster"}
+_TASK_KEYS = {"name", "kind", "classes", "categories", "property", "point_box_px", "raster", "anchor_px"}
 _OBJECT_KINDS = ("detect", "instance", "property")   # targets with one entry per object: lists in a batch
 
 def _task_error(task, msg:str, fix:str) -> InvalidInput:
@@ -488,7 +498,9 @@ def check_task(task:dict) -> dict:
     box = task.get("point_box_px", 8)
     if isinstance(box, bool) or not isinstance(box, (int, np.integer)) or box < 1:
         raise _task_error(task, f"point_box_px {box!r} is not a whole number of pixels >= 1", "pass e.g. point_box_px=8")
-    cats, raster = task.get("categories"), task.get("raster")
+    cats, raster, anchor = task.get("categories"), task.get("raster"), task.get("anchor_px")
+    if anchor is not None and (isinstance(anchor, bool) or not isinstance(anchor, (int, np.integer)) or anchor < 1 or kind not in ("detect", "instance")):
+        raise _task_error(task, f"anchor_px {anchor!r} is not a whole number of pixels >= 1 of a detect or instance task", "pass e.g. anchor_px=8 (detect, instance), or leave it out")
     if raster is not None:
         if not isinstance(raster, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", raster):
             raise _task_error(task, f"raster {raster!r} is not a label PNG's name", "pass the name, e.g. 'land_cover'")
@@ -526,7 +538,9 @@ def check_task(task:dict) -> dict:
                 raise _task_error(task, f"{len(cats)} categories {cats} for {len(classes)} classes {classes}",
                                   "give one category per class, or a dict {category: class} to merge categories")
             mapping = {c: i + base for i, c in enumerate(cats)}
-    return {"name": name, "kind": kind, "classes": classes, "categories": mapping, "property": prop, "point_box_px": int(box)}
+    out = {"name": name, "kind": kind, "classes": classes, "categories": mapping, "property": prop, "point_box_px": int(box)}
+    if anchor is not None: out["anchor_px"] = int(anchor)
+    return out
 
 # %% ../../nbs/18_data.torch.ipynb #b6d44527
 _LABEL_VARS = ("class_mask", "instances", "instance_category", "instance_type", "instance_bbox", "instance_centre", "instance_properties")
@@ -761,14 +775,16 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
     props = {c: {k: q for k, q in e["properties"].items() if k not in everywhere and not k.endswith("_id") and k != "id"} for c, e in cats.items()}
     # for each category, whether each of its objects lies wholly inside its sample
     idx = read_index(root, columns=["sample_id", "status"], geo=False)
-    whole = {}
+    whole, sides = {}, {}
     for sid in sorted(idx.sample_id[idx.status == "written"]):
         g = zarr.open_group(str(inside(Path(root)/"samples.zarr", sid, what="sample id")), mode="r")
         if not g["instance_category"].shape[0]: continue
         h, w = g["instances"].shape
         b = np.asarray(g["instance_bbox"][:]).reshape(-1, 4)
         ok = (b[:, 0] > 0) & (b[:, 1] > 0) & (b[:, 2] < w) & (b[:, 3] < h)
-        for c, o in zip(g["instance_category"][:], ok): whole.setdefault(str(c), []).append(bool(o))
+        for c, o, side in zip(g["instance_category"][:], ok, np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])):
+            whole.setdefault(str(c), []).append(bool(o))
+            if o: sides.setdefault(str(c), []).append(float(side))
     kind = {c: _objects_kind(e["types"]) for c, e in cats.items() if e["types"]}
     objects = [c for c in s["classes"] if kind.get(c) == "polygon" and np.mean(whole.get(c, [False])) >= 0.5]
     areas = [c for c in s["classes"] if kind.get(c) == "polygon" and c not in objects]
@@ -789,11 +805,12 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
             elif 2 <= len(q["values"]) <= 20:
                 tasks.append({"name": name, "kind": "property", "classes": list(q["values"]), "categories": [c], "property": k})
     for c in objects:
-        tasks.append({"name": _task_name(c), "kind": "instance", "classes": [c], "categories": None, "property": None}); _props(c, "regress")
+        tasks.append({"name": _task_name(c), "kind": "instance", "classes": [c], "categories": None, "property": None,
+                      "anchor_px": _anchor_px(sides.get(c))}); _props(c, "regress")
     for c in [c for c in s["classes"] if kind.get(c) == "polyline"]:
         tasks.append({"name": _task_name(c), "kind": "polyline", "classes": [c], "categories": None, "property": None}); _props(c, "property")
     for c in [c for c in s["classes"] if kind.get(c) == "point"]:
-        tasks.append({"name": _task_name(c), "kind": "detect", "classes": [c], "categories": None, "property": None, "point_box_px": 8})
+        tasks.append({"name": _task_name(c), "kind": "detect", "classes": [c], "categories": None, "property": None, "point_box_px": 8, "anchor_px": 8})
         _props(c, "property")
     for c in [c for c in s["classes"] if kind.get(c) == "classification"]:     # Satlas's classification labels: a class per tile
         for k, q in sorted(props[c].items()):
@@ -806,6 +823,11 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
         classes = None if e["kind"] == "regress" else [c for c in e["categories"] if c not in ("invalid", "background")]
         tasks.append({"name": name, "kind": e["kind"], "classes": classes, "categories": None, "property": None, "raster": r})
     return tasks
+
+def _anchor_px(sides) -> int:
+    "The finest anchor side for objects of these sides (pixels): a power of two about twice the median, 4 to 32 (SatlasPretrain's 32 suits buildings in aerial images; at 10 m they are 1-3 px)."
+    if not sides: return 32
+    return int(min(32, max(4, 2 ** int(np.ceil(np.log2(2 * float(np.median(sides))))))))
 
 def _task_name(text:str) -> str: return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "task"
 

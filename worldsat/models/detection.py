@@ -23,8 +23,8 @@ from torchvision.ops import MultiScaleRoIAlign
 from ..core import InvalidInput
 
 # %% auto #0
-__all__ = ['SATLAS_ANCHORS', 'head_task', 'FpnAnchors', 'LevelRoIAlign', 'check_objects', 'DetectHead', 'InstanceHead',
-           'check_property', 'PropertyHead']
+__all__ = ['SATLAS_ANCHORS', 'head_task', 'anchor_sizes', 'FpnAnchors', 'LevelRoIAlign', 'check_objects', 'DetectHead',
+           'InstanceHead', 'check_property', 'PropertyHead']
 
 # %% ../../nbs/35_models.detection.ipynb #7e4225ad
 def head_task(task:dict, # a task dict (see `worldsat.models.multitask.check_task`)
@@ -40,6 +40,11 @@ def head_task(task:dict, # a task dict (see `worldsat.models.multitask.check_tas
 
 # %% ../../nbs/35_models.detection.ipynb #507921da
 SATLAS_ANCHORS = (32, 64, 128, 256)   # anchor side per FPN level, finest first (SatlasPretrain's AnchorSizes)
+
+def anchor_sizes(task:dict) -> tuple:
+    "Anchor side per FPN level, finest first: the task's `anchor_px` doubled at each level, or SatlasPretrain's sizes when it has none."
+    a = task.get("anchor_px")
+    return SATLAS_ANCHORS if a is None else tuple(int(a) * 2 ** i for i in range(len(SATLAS_ANCHORS)))
 
 class FpnAnchors(AnchorGenerator):
     "torchvision's `AnchorGenerator` for any number of FPN levels, with strides rounded to powers of two."
@@ -179,7 +184,7 @@ class DetectHead(nn.Module):
         super().__init__()
         self.task = head_task(task, self.kinds)
         self.classes, ch = self.task["classes"], int(fpn_channels)
-        anchors = FpnAnchors()
+        anchors = FpnAnchors(anchor_sizes(self.task))   # the anchors have no weights: any sizes load the same checkpoint
         self.rpn = RegionProposalNetwork(anchors, RPNHead(ch, anchors.num_anchors_per_location()[0]),
             fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
             pre_nms_top_n=dict(training=2000, testing=2000), post_nms_top_n=dict(training=2000, testing=2000), nms_thresh=0.7)
@@ -187,9 +192,19 @@ class DetectHead(nn.Module):
             fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
             bbox_reg_weights=None, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100)
         self.loss_parts = {}
+        self.scale_samples = True   # False: SatlasPretrain's fixed 256 anchors and 512 RoIs per image, whatever its size
+
+    def _sample_sizes(self, image_size):
+        """Anchors (RPN) and proposals (RoI heads) sampled per training image: SatlasPretrain's 256 and 512 for a 512 x 512
+        image, in proportion to the area for other sizes (at least 32), so a small image with one object keeps the positive
+        share the counts were chosen for (and its loss is not spent on hundreds of background boxes)."""
+        if not self.scale_samples: return 256, 512
+        area = image_size[0] * image_size[1] / 512 ** 2
+        return max(32, round(256 * area)), max(32, round(512 * area))
 
     def _rcnn(self, features, image_size, targets=None):
         maps, images = _levels(features), _image_list(features, image_size)
+        self.rpn.fg_bg_sampler.batch_size_per_image, self.roi_heads.fg_bg_sampler.batch_size_per_image = self._sample_sizes(image_size)
         proposals, rpn_losses = self.rpn(images, maps, targets)
         detections, roi_losses = self.roi_heads(maps, proposals, images.image_sizes, targets)
         return detections, {**rpn_losses, **roi_losses}

@@ -23,7 +23,7 @@ __all__ = ['KINDS', 'DETECTION_KINDS', 'TASK_KEYS', 'HEADS', 'check_task', 'chec
 # %% ../../nbs/34_models.multitask.ipynb #b8f1ef3a
 KINDS = ("segment", "bin_segment", "regress", "classify", "detect", "instance", "polyline", "property")
 DETECTION_KINDS = ("detect", "instance", "property") # heads of worldsat.models.detection
-TASK_KEYS = ("name", "kind", "classes", "categories", "property", "point_box_px", "raster")
+TASK_KEYS = ("name", "kind", "classes", "categories", "property", "point_box_px", "raster", "anchor_px")
 
 def _names(v, what:str, task:str):
     if v is None: return None
@@ -78,6 +78,13 @@ def check_task(task:dict, # {"name", "kind", "classes", "categories", "property"
         raise InvalidInput(f"task {name!r}: point_box_px={box!r} is not a size in pixels", fix="pass an int >= 1 (default 8)")
     out = {"name": name, "kind": kind, "classes": classes, "categories": _categories(task.get("categories"), name),
            "property": prop, "point_box_px": int(box)}
+    anchor = task.get("anchor_px")   # detect, instance: the finest FPN level's anchor side (None: SatlasPretrain's 32)
+    if anchor is not None:
+        if isinstance(anchor, bool) or not isinstance(anchor, numbers.Integral) or anchor < 1:
+            raise InvalidInput(f"task {name!r}: anchor_px={anchor!r} is not a size in pixels", fix="pass an int >= 1 (e.g. about twice the objects' size), or None")
+        if kind not in ("detect", "instance"):
+            raise InvalidInput(f"task {name!r} ({kind}) has anchor_px={anchor!r}, yet only detect and instance heads have anchors", fix="leave anchor_px out")
+        out["anchor_px"] = int(anchor)
     raster = task.get("raster")     # a label PNG the targets come from (worldsat.data.torch); the head does not depend on it
     if raster is not None:
         if not isinstance(raster, str) or not raster: raise InvalidInput(f"task {name!r}: raster={raster!r} is not a name", fix="pass e.g. 'land_cover', or None")

@@ -26,10 +26,10 @@ from .ssl import SSLReport, _NoValidation, _shard, _device, _own_loss, adamw, sp
 with quiet_import(): from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['TRAIN_CACHE_MB', 'METRICS', 'LOWER_IS_BETTER', 'check_tasks', 'pick_tasks', 'present_classes', 'balanced_weights',
-           'TaskSampler', 'MultitaskConfig', 'dataset_tasks', 'open_split', 'init_recipe', 'model_inputs',
-           'input_stats', 'init_backbone', 'make_model', 'TaskLoss', 'MultitaskState', 'train', 'load_run',
-           'match_points', 'evaluate_tasks', 'results_table', 'compare_table']
+__all__ = ['TRAIN_CACHE_MB', 'METRICS', 'LOWER_IS_BETTER', 'SCORE_SWEEP', 'check_tasks', 'pick_tasks', 'present_classes',
+           'balanced_weights', 'TaskSampler', 'FlipRotated', 'MultitaskConfig', 'dataset_tasks', 'open_split',
+           'init_recipe', 'model_inputs', 'input_stats', 'init_backbone', 'make_model', 'TaskLoss', 'MultitaskState',
+           'train', 'load_run', 'match_points', 'evaluate_tasks', 'results_table', 'compare_table']
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #013c2717
 def check_tasks(tasks, # task dicts (the shared contract), or one
@@ -114,22 +114,42 @@ def balanced_weights(dataset, # samples with `targets` (a `WorldsatDataset` read
     return np.array([max((cw[key] for key in keys), default=0.0) for keys in per], np.float64)
 
 class TaskSampler(EpochSampler):
-    "Each epoch, `n` draws (with replacement) from `weights`, or a permutation without them; a pure function of `(seed, epoch)`, cut into global batches of `batch_size` per process when `processes > 1`."
-    def __init__(self, n:int, seed:int=0, weights=None, batch_size:int=1, rank:int=0, processes:int=1):
+    "Each epoch, `n` draws (with replacement) from `weights`, or a permutation without them; a pure function of `(seed, epoch)`, cut into global batches of `batch_size` per process when `processes > 1`. With `augment`, each draw is `(index, code)`: `code` (0-7) picks the symmetry `FlipRotated` applies."
+    def __init__(self, n:int, seed:int=0, weights=None, batch_size:int=1, rank:int=0, processes:int=1, augment:bool=False):
         super().__init__(n, seed)
         self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, np.float64))
-        self.batch_size, self.rank, self.processes = batch_size, rank, processes
+        self.batch_size, self.rank, self.processes, self.augment = batch_size, rank, processes, bool(augment)
     def order(self) -> list:
         if self.weights is None: o = super().order()
         else:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
             o = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
+        if self.augment:   # the symmetries drawn from their own generator: the sample draws stay those of the run without
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 500_009)
+            o = list(zip(o, torch.randint(0, 8, (len(o),), generator=g).tolist()))
         if self.processes == 1: return o
         B, b = self.batch_size, self.batch_size // self.processes
         return [j for k in range(self.n // B) for j in o[k * B + self.rank * b:k * B + (self.rank + 1) * b]]
     def __len__(self):
         full = self.n if self.processes == 1 else self.n // self.batch_size * (self.batch_size // self.processes)
         return max(0, full - self.skip)
+
+class FlipRotated(torch.utils.data.Dataset):
+    """`ds` read as `TaskSampler(augment=True)` draws it: item `(i, code)` is sample `i` under one of the square's eight
+    symmetries (code bit 0: a left-right flip; bits 1-2: quarter turns), applied to the images and every target alike
+    (`worldsat.data.torch.flip_rotate`); a plain index gives the sample unchanged. Non-square samples take the four
+    symmetries that keep their shape (bit 1: an up-down flip; bit 2: a half turn)."""
+    def __init__(self, ds): self.ds = ds
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, key):
+        if not isinstance(key, tuple): return self.ds[key]
+        from worldsat.data.torch import flip_rotate
+        i, code = int(key[0]), int(key[1])
+        d = self.ds[i]
+        h, w = d["image"].shape[-2:]
+        if h == w: return flip_rotate(d, lr=bool(code & 1), k=(code >> 1) & 3)
+        return flip_rotate(d, lr=bool(code & 1), ud=bool(code & 2), k=2 * ((code >> 2) & 1))
+
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #8165ebef
 @dataclass
@@ -148,6 +168,7 @@ class MultitaskConfig:
     schedule:str = "one-cycle" # "one-cycle" or "constant"
     loss_weights:dict = field(default_factory=dict) # per-task factor of its loss (default 1)
     balance:bool = True # draw samples by inverse category frequency (SatlasPretrain's balanced weights)
+    augment:bool = True # each draw under a random flip and quarter turn, images and targets alike (SatlasPretrain flips too)
     freeze_backbone:bool = False # train FPN and heads only
     fpn_channels:int = 128
     standardize:bool|None = None # standardize each band in the model by the split's statistics (None: when init is random, or as the init run did)
@@ -178,6 +199,7 @@ def _check_mt_config(cfg:MultitaskConfig):
         v = getattr(cfg, k)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0: raise bad(k, "is not a number >= 0", f"give {k} a finite number >= 0")
     if cfg.schedule not in ("one-cycle", "constant"): raise bad("schedule", "is not a schedule", "use 'one-cycle' or 'constant'")
+    if not isinstance(cfg.augment, (bool, np.bool_)): raise bad("augment", "is not True or False", "pass augment=True or False")
     for k in ("standardize", "pixel_skip"):
         if getattr(cfg, k) not in (None, True, False): raise bad(k, "is not True, False or None", f"pass {k}=True, False or None (the default for the init)")
     if not isinstance(cfg.init, str) or not cfg.init: raise bad("init", "is not an initialization", "use 'random', a run folder or 'satlas:NAME'")
@@ -453,6 +475,7 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
           epochs:int=10, batch_size:int=8, lr:float=1e-3, seed:int=0,
           loss_weights:dict|None=None, # per-task factor of its loss
           balance:bool=True, # draw samples by inverse category frequency (`balanced_weights`)
+          augment:bool=True, # each draw under a random flip and quarter turn (`FlipRotated`), images and targets alike
           freeze_backbone:bool=False, # fine-tune FPN and heads only
           restart:bool=False, # start over even if `out` holds an unfinished run
           device=None, # default: CUDA if available, else the CPU
@@ -481,7 +504,7 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
     run = output_dir(out, what="run folder")
     chosen = pick_tasks(dataset_tasks(data), tasks, f"dataset {_data_name(data)!r}")
     cfg = MultitaskConfig(data=_data_name(data), tasks=chosen, arch=arch, init=str(init), times=times, epochs=epochs, batch_size=batch_size,
-                          lr=lr, seed=seed, loss_weights=dict(loss_weights or {}), balance=balance, freeze_backbone=freeze_backbone, **kw)
+                          lr=lr, seed=seed, loss_weights=dict(loss_weights or {}), balance=balance, augment=augment, freeze_backbone=freeze_backbone, **kw)
     ds = open_split(data, chosen, cfg.split, cfg.times, cfg.bands, init_recipe(cfg.init, data) if cfg.bands is None else None,
                     cache_mb=TRAIN_CACHE_MB)   # epochs after the first read from memory (per loader worker, kept across epochs)
     if len(ds) < cfg.batch_size:
@@ -500,7 +523,7 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
     _check_run(run, cfg)
     if processes > 1:
         spawn_training(processes, dict(data=str(data), out=str(run), tasks=chosen, arch=arch, init=str(init), times=times, epochs=epochs,
-                               batch_size=batch_size, lr=lr, seed=seed, loss_weights=loss_weights, balance=balance,
+                               batch_size=batch_size, lr=lr, seed=seed, loss_weights=loss_weights, balance=balance, augment=augment,
                                freeze_backbone=freeze_backbone, device="cpu", amp=None, show_progress=show_progress, **kw), fn="worldsat.pretrain.multitask:train")
         return run
     torch.manual_seed(cfg.seed); np.random.seed(cfg.seed); random.seed(cfg.seed)
@@ -520,8 +543,8 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
         if w is not None:
             with atomic_path(run/"weights.csv") as tmp:
                 pd.DataFrame({"sample_id": list(getattr(ds, "sample_ids", range(len(ds)))), "weight": w}).to_csv(tmp, index=False)
-    sampler = TaskSampler(len(ds), cfg.seed, w, cfg.batch_size, rank, world)
-    tdl = DataLoader(ds, batch_size=cfg.batch_size // world, sampler=sampler, collate_fn=_collate, num_workers=cfg.num_workers,
+    sampler = TaskSampler(len(ds), cfg.seed, w, cfg.batch_size, rank, world, augment=cfg.augment)
+    tdl = DataLoader(FlipRotated(ds) if cfg.augment else ds, batch_size=cfg.batch_size // world, sampler=sampler, collate_fn=_collate, num_workers=cfg.num_workers,
                      drop_last=True, generator=torch.Generator().manual_seed(cfg.seed), persistent_workers=cfg.num_workers > 0)
     dls = DataLoaders(tdl, DataLoader(ds, batch_size=cfg.batch_size, collate_fn=_collate))
     dls.n_inp, dls.sampler = 1, sampler
@@ -570,6 +593,7 @@ def load_run(run, # a run folder of `train` (its model.pt), or a model.pt
 METRICS = {"segment": "mIoU", "polyline": "mIoU", "bin_segment": "F1", "regress": "MAE", "classify": "accuracy",
            "detect": "F1", "instance": "F1", "property": "accuracy"}   # property without classes: MAE
 LOWER_IS_BETTER = {"MAE"}
+SCORE_SWEEP = tuple(round(0.05 * i, 2) for i in range(1, 20))   # detection score thresholds tried when evaluate_tasks picks one (0.05 .. 0.95)
 
 def _centers(boxes) -> np.ndarray:
     b = _np(boxes).reshape(-1, 4).astype(np.float64)
@@ -598,6 +622,7 @@ class _Score:
         C = len(task["classes"] or []) or 1
         self.cm = np.zeros((2, C + 1, C + 1), np.int64)   # model, baseline (segment): confusion matrices (row truth, column prediction)
         self.acc = np.zeros((2, 3))                       # tp, fp, fn (F1) | abs sum, count (MAE) | right, count (accuracy)
+        self.sweep = np.zeros((len(SCORE_SWEEP), 3))      # detect, instance: tp, fp, fn at each threshold of SCORE_SWEEP
     def metric(self) -> str:
         if self.k == "property" and not self.t.get("classes"): return "MAE"
         return METRICS[self.k]
@@ -636,6 +661,11 @@ class _Score:
                 pl, pc, ps = _np(det["labels"])[keep], _centers(det["boxes"])[keep], _np(det["scores"])[keep]
                 tp = sum(match_points(pc[pl == c][np.argsort(-ps[pl == c])], tc[tl == c], self.distance) for c in set(tl.tolist()) | set(pl.tolist()))
                 self.acc[0] += [tp, len(pl) - tp, len(tl) - tp]
+                for j, ms in enumerate(SCORE_SWEEP):
+                    k2 = _np(det["scores"]) >= ms
+                    pl2, pc2, ps2 = _np(det["labels"])[k2], _centers(det["boxes"])[k2], _np(det["scores"])[k2]
+                    tp2 = sum(match_points(pc2[pl2 == c][np.argsort(-ps2[pl2 == c])], tc[tl == c], self.distance) for c in set(tl.tolist()) | set(pl2.tolist()))
+                    self.sweep[j] += [tp2, len(pl2) - tp2, len(tl) - tp2]
                 self.acc[1] += [0, 0, len(tl)]                  # no detections
                 self.n += len(tl)
         elif k == "property":
@@ -648,6 +678,11 @@ class _Score:
                     m = ~np.isnan(v); pp = _np(pr).reshape(-1)
                     for i, q in enumerate((pp, np.full(v.shape, self.base["mean"]))): self.acc[i] += [np.abs(q[m] - v[m]).sum(), m.sum(), 0]
                 self.n += int(m.sum())
+    def best_score(self) -> float:
+        "The threshold of SCORE_SWEEP with the best F1 over what was added (the lowest of equals; 0.5 when nothing was found)."
+        tp, fp, fn = self.sweep.T
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        return float(SCORE_SWEEP[int(np.argmax(f1))]) if f1.max() > 0 else 0.5
     def values(self) -> tuple:
         k, out = self.k, []
         for i in range(2):
@@ -696,8 +731,11 @@ def evaluate_tasks(run_or_model, # a run folder of `train` (or its model.pt), or
                    baseline_split:str|None="train", # where the trivial baseline learns its majority class / mean (None: the scored split)
                    tasks:list|None=None, times:int|None=None, batch_size:int=8, device=None,
                    distance:float|None=None, # detect: largest centre distance of a match, pixels (default: the task's point_box_px)
-                   min_score:float=0.5) -> pd.DataFrame: # detect: the score a detection needs to count
-    "One row per task: its standard metric on `split`, the same for a trivial baseline (majority class, mean value, no detections), and whether the model beats it."
+                   min_score:float|None=None) -> pd.DataFrame: # detect, instance: the score a detection needs to count (None: the one of best F1 on `baseline_split`)
+    """One row per task: its standard metric on `split`, the same for a trivial baseline (majority class, mean value, no
+    detections), and whether the model beats it. Detections count from a score threshold: by default, for each detect and
+    instance task, the one of SCORE_SWEEP with the best F1 on `baseline_split` (SatlasPretrain reports F1 at its best
+    threshold; picking it on the training split keeps the held-out score honest). `.attrs['min_score']` records them."""
     norm = None
     if isinstance(run_or_model, nn.Module):
         model = run_or_model
@@ -713,7 +751,27 @@ def evaluate_tasks(run_or_model, # a run folder of `train` (or its model.pt), or
     base_ds = open_split(data, tasks, baseline_split, times, bands, norm) if baseline_split else ds
     for sp, d in ((split, ds), (baseline_split, base_ds)):
         if not len(d): raise DataUnavailable(f"split {sp!r} of {_data_name(data)!r} has no samples", fix="score another split (split=, baseline_split=)")
-    scores = {t["name"]: _Score(t, _baseline_stats(t, base_ds), distance, min_score) for t in tasks}
+    objects = [t for t in tasks if t["kind"] in ("detect", "instance")]
+    if min_score is not None: chosen = {t["name"]: float(min_score) for t in objects}
+    elif objects and baseline_split:   # the detections' threshold learned where the baseline learns, as the model did: not on the scored split
+        sweep = {t["name"]: _Score(t, {}, distance, 0.5) for t in objects}
+        _score_split(model, base_ds, objects, sweep, times, dev, batch_size)
+        chosen = {n: sc.best_score() for n, sc in sweep.items()}
+    else: chosen = {t["name"]: 0.5 for t in objects}
+    scores = {t["name"]: _Score(t, _baseline_stats(t, base_ds), distance, chosen.get(t["name"], 0.5)) for t in tasks}
+    _score_split(model, ds, tasks, scores, times, dev, batch_size)
+    rows = []
+    for t in tasks:
+        sc = scores[t["name"]]; v, b = sc.values(); m = sc.metric()
+        better = (v < b) if m in LOWER_IS_BETTER else (v > b)
+        rows.append({"task": t["name"], "kind": t["kind"], "metric": m, "value": v, "baseline": b,
+                     "beats_baseline": bool(better) if np.isfinite(v) and np.isfinite(b) else False, "n": sc.n})
+    out = pd.DataFrame(rows)
+    out.attrs["min_score"] = chosen    # the detection threshold each object task was scored with
+    return out
+
+def _score_split(model, ds, tasks, scores, times, dev, batch_size):
+    "Add the model's outputs on every sample of `ds` to `scores` (by task name)."
     with torch.no_grad():
         for s in range(0, len(ds), batch_size):
             b, _ = _collate([ds[i] for i in range(s, min(s + batch_size, len(ds)))])
@@ -723,13 +781,6 @@ def evaluate_tasks(run_or_model, # a run folder of `train` (or its model.pt), or
             out, _ = model(x, tg, valid=valid) if valid is not None else model(x, tg)
             for t in tasks:
                 if t["name"] in tg and t["name"] in out: scores[t["name"]].add(out[t["name"]], tg[t["name"]])
-    rows = []
-    for t in tasks:
-        sc = scores[t["name"]]; v, b = sc.values(); m = sc.metric()
-        better = (v < b) if m in LOWER_IS_BETTER else (v > b)
-        rows.append({"task": t["name"], "kind": t["kind"], "metric": m, "value": v, "baseline": b,
-                     "beats_baseline": bool(better) if np.isfinite(v) and np.isfinite(b) else False, "n": sc.n})
-    return pd.DataFrame(rows)
 
 # %% ../../nbs/36_pretrain.multitask.ipynb #ef2199ed
 def results_table(data, # a dataset folder with labels and a spatially held-out 'test' split (`worldsat build --split-block-m`)
