@@ -437,7 +437,8 @@ def parser() -> argparse.ArgumentParser:
                                    "super-resolution model (HighRes-net) on two sites and write the third site super-resolved from 10 m "
                                    "to 2.5 m (sr/sr.tif, sr/map.html, sr/sr.png), scored against its high-res image; last, train a small "
                                    "multi-task model on the west of the Beauce site and write its map products over the held-out east "
-                                   "(products/: COGs, GeoParquet, STAC), scored per label type beside trivial baselines, on a map.")
+                                   "(products/: COGs, GeoParquet, STAC), scored per label type beside trivial baselines, on a map. "
+                                   "Run again into the same --out, it reuses what is there and starts over the models whose options changed.")
     d.add_argument("--out", default="worldsat-demo", help="folder for the outputs (default: ./worldsat-demo)")
     d.add_argument("--site", default="beauce", help="sample site: beauce, iowa or pampas (default: beauce)")
     d.add_argument("--start", default="2024-01-01", help="first date, YYYY-MM-DD (default: 2024-01-01)")

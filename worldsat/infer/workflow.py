@@ -159,14 +159,15 @@ def demo_products(out, # the folder of this step (created): data/, run/, product
     # ---- 2. a small multi-task model
     say(f"[2/5] training a small multi-task model on its {len(idx)} samples (resnet18 from random weights, {epochs} epochs): "
         f"crop type, roads, wind turbines ...")
-    run = train(data, out=out/"run", tasks=list(DEMO_TASKS), epochs=epochs, batch_size=4, lr=3e-3, seed=seed, fpn_channels=32,
-                show_progress=not quiet, say=None if quiet else say)
+    from worldsat.sr.train import start_over_if_changed          # other options than last time (or an earlier worldsat's run): trained anew
+    run = start_over_if_changed(train, data, out=out/"run", tasks=list(DEMO_TASKS), epochs=epochs, batch_size=4, lr=3e-3, seed=seed, fpn_channels=32,
+                      show_progress=not quiet, say=None if quiet else say, tell=say)
     # ---- 3. products over the held-out east part, 30 m clear of the training samples
     held = (float(idx.total_bounds[2]) + 30.0, y0, x1, y1)
     say(f"[3/5] predicting its products over the held-out east of {site} ({(held[2] - held[0]) / 1000:.2f} x {(held[3] - held[1]) / 1000:.2f} km, "
         f"no training sample there) ...")
-    rec = predict(run, _lonlat_box(held, labels.crs), *DEMO_PERIOD, out/"products", catalog="sample", size=128, overlap=16,
-                  threshold=threshold, progress=not quiet)
+    rec = start_over_if_changed(predict, run, _lonlat_box(held, labels.crs), *DEMO_PERIOD, out/"products", catalog="sample", size=128, overlap=16,
+                                threshold=threshold, progress=not quiet, tell=say)
     per = rec["periods"][0]
     say(f"      objects found: {', '.join(f'{n} {c}' for c, n in per['counts'].items()) or 'none'} (probability > {threshold:g})")
     # ---- 4. scores per label type on the held-out part, beside trivial baselines

@@ -612,6 +612,13 @@ def match_points(pred, # (N, 2) predicted centres, best score first
         if d[j] <= distance: used[j] = True; tp += 1
     return tp
 
+def _object_counts(pl, pc, ps, tl, tc, min_score:float, distance:float) -> list:
+    "[tp, fp, fn] of one sample's detections (labels, centres, scores) scoring `min_score` or more against its true objects (labels, centres), matched per class within `distance`."
+    keep = ps >= min_score
+    pl, pc, ps = pl[keep], pc[keep], ps[keep]
+    tp = sum(match_points(pc[pl == c][np.argsort(-ps[pl == c])], tc[tl == c], distance) for c in set(tl.tolist()) | set(pl.tolist()))
+    return [tp, len(pl) - tp, len(tl) - tp]
+
 class _Score:
     "Accumulates one task's metric over batches, for the model and its trivial baseline."
     def __init__(self, task:dict, base:dict, distance:float|None, min_score:float):
@@ -656,16 +663,10 @@ class _Score:
         elif k in ("detect", "instance"):
             for det, tg in zip(out, tgt):
                 if not bool(_np(tg.get("valid", True))): continue
-                tl = _np(tg["labels"]); tc = _centers(tg["boxes"])
-                keep = _np(det["scores"]) >= self.min_score
-                pl, pc, ps = _np(det["labels"])[keep], _centers(det["boxes"])[keep], _np(det["scores"])[keep]
-                tp = sum(match_points(pc[pl == c][np.argsort(-ps[pl == c])], tc[tl == c], self.distance) for c in set(tl.tolist()) | set(pl.tolist()))
-                self.acc[0] += [tp, len(pl) - tp, len(tl) - tp]
-                for j, ms in enumerate(SCORE_SWEEP):
-                    k2 = _np(det["scores"]) >= ms
-                    pl2, pc2, ps2 = _np(det["labels"])[k2], _centers(det["boxes"])[k2], _np(det["scores"])[k2]
-                    tp2 = sum(match_points(pc2[pl2 == c][np.argsort(-ps2[pl2 == c])], tc[tl == c], self.distance) for c in set(tl.tolist()) | set(pl2.tolist()))
-                    self.sweep[j] += [tp2, len(pl2) - tp2, len(tl) - tp2]
+                tl, tc = _np(tg["labels"]), _centers(tg["boxes"])
+                pl, pc, ps = _np(det["labels"]), _centers(det["boxes"]), _np(det["scores"])
+                self.acc[0] += _object_counts(pl, pc, ps, tl, tc, self.min_score, self.distance)
+                for j, ms in enumerate(SCORE_SWEEP): self.sweep[j] += _object_counts(pl, pc, ps, tl, tc, ms, self.distance)
                 self.acc[1] += [0, 0, len(tl)]                  # no detections
                 self.n += len(tl)
         elif k == "property":
