@@ -462,7 +462,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.quick: a.side, a.repeat, a.area_km2 = min(a.side, 192), 1, min(a.area_km2, 36.0)
+    if a.quick: a.side, a.repeat, a.area_km2 = min(a.side, 192), 1, min(a.area_km2 or 36.0, 36.0)
     if a.ram_gb is not None:
         if a.ram_gb <= 0: p.error("--ram-gb must be positive")
         if a.area_km2 is None: a.area_km2 = round(10 * a.ram_gb * 1e9 / source_bytes_per_km2(a.mem_times))

@@ -123,7 +123,9 @@ class SeasonalPairs(Dataset):
             self._cache[key], self._cache_left = s, self._cache_left - size
         return s
 
-    def __getitem__(self, i:int) -> dict:
+    def __getitem__(self, i) -> dict:
+        # an index may carry its epoch, `(epoch, i)`: loader workers that outlive an epoch never see `set_epoch`
+        epoch, i = (int(i[0]), int(i[1])) if isinstance(i, (tuple, list)) else (self.epoch, int(i))
         s = self._read(self.dataset, self._pos[i], ("d", i))
         o = self._read(self.other, self._opos[i], ("o", i)) if self.other is not None else None
         T = s["image"].shape[0] if o is None else min(s["image"].shape[0], o["image"].shape[0])
@@ -132,7 +134,7 @@ class SeasonalPairs(Dataset):
         if len(steps) < 2:
             raise InvalidInput(f"location {self.ids[i]!r} of {_data_name(self.dataset)} has fewer than two usable time steps",
                                fix="read the dataset with more time steps, or lower min_clear")
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+        rng = np.random.default_rng([self.seed, epoch, i])
         t1, t2 = (int(t) for t in rng.choice(steps, 2, replace=False))
         img = torch.nan_to_num(torch.as_tensor(s["image"], dtype=torch.float32))
         v1, v2 = img[t1], img[t2]
@@ -578,6 +580,14 @@ class SSLStep(Callback):
         _average_grads(self.learn.model)
         self.learn.model.after_backward()
 
+class _WithEpoch(torch.utils.data.Sampler):
+    "`sampler`'s indices as `(epoch, i)`, its epoch read at each pass, for `SeasonalPairs` in workers that live across epochs."
+    def __init__(self, sampler): self.sampler = sampler
+    def __iter__(self):
+        e = self.sampler.epoch
+        return ((e, i) for i in self.sampler)
+    def __len__(self): return len(self.sampler)
+
 class _RankSampler(EpochSampler):
     "`EpochSampler`'s order cut into global batches of `batch_size`; process `rank` of `processes` takes its slice of each."
     def __init__(self, n:int, seed:int, batch_size:int, rank:int, processes:int):
@@ -695,7 +705,10 @@ def pretrain(data, # a worldsat dataset folder, or "ssl4eo:ROOT[:MODALITY]"
     sampler = _RankSampler(len(pairs), cfg.seed, cfg.batch_size, rank, world) if world > 1 else EpochSampler(len(pairs), cfg.seed)
     # the loader draws its workers' seed from a generator of its own: from the global one, each epoch's start would shift
     # MAE's masks (drawn there), and a resumed run would not repeat the uninterrupted one
-    tdl = DataLoader(pairs, batch_size=cfg.batch_size // world, sampler=sampler, collate_fn=pairs_collate, num_workers=cfg.num_workers,
+    # workers (num_workers > 0) live across epochs, so their caches of read samples last the run; the epoch that picks
+    # each location's two time steps travels with its index
+    tdl = DataLoader(pairs, batch_size=cfg.batch_size // world, sampler=_WithEpoch(sampler), collate_fn=pairs_collate,
+                     num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
                      drop_last=True, generator=torch.Generator().manual_seed(cfg.seed))
     vdl = DataLoader(pairs, batch_size=cfg.batch_size, collate_fn=pairs_collate)
     dls = DataLoaders(tdl, vdl)
