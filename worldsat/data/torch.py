@@ -150,6 +150,52 @@ def _corrupt(root, sid:str, e:Exception) -> CorruptFile:
     return CorruptFile(f"sample {sid} of dataset {root} cannot be read ({type(e).__name__}: {str(e)[:200]})",
                        fix=f"rebuild the sample: delete samples.zarr/{sid} and manifest/{sid}.json, then run the same build again")
 
+class _ZarrLoop:
+    """One asyncio loop per process, in a daemon thread, that runs zarr's asynchronous reads: a sample's arrays are
+    then read in one hand-off (all of them at once) instead of one per array and per metadata file, which is most
+    of what reading a small sample costs with zarr-python 3. A forked loader worker starts a loop of its own."""
+    _lock, _pid, _loop = __import__("threading").Lock(), None, None
+    @classmethod
+    def run(cls, coro):
+        import asyncio, threading
+        with cls._lock:
+            if cls._pid != os.getpid():
+                cls._loop = asyncio.new_event_loop()
+                threading.Thread(target=cls._loop.run_forever, daemon=True, name="worldsat-zarr").start()
+                cls._pid = os.getpid()
+        return asyncio.run_coroutine_threadsafe(coro, cls._loop).result()
+
+class _LoadedArray:
+    "An array of a sample read whole: what `_read` asks of a zarr array (`[...]`, `shape`, `attrs`, orthogonal selection)."
+    def __init__(self, data:np.ndarray, attrs:dict): self.data, self.attrs = data, attrs
+    @property
+    def shape(self): return self.data.shape
+    @property
+    def dtype(self): return self.data.dtype
+    def __getitem__(self, sel): return self.data[sel]
+    def get_orthogonal_selection(self, sel):
+        idx = [np.arange(n)[s] if isinstance(s, slice) else np.asarray(s, dtype=np.intp) for s, n in zip(sel, self.data.shape)]
+        return self.data[np.ix_(*idx)]
+
+class _LoadedGroup:
+    "A sample's Zarr group read whole in one trip (`_read_group`); answers `g[name]`, `name in g`, `array_keys()`, `attrs`."
+    def __init__(self, arrays:dict, attrs:dict): self._arrays, self.attrs = arrays, attrs
+    def __getitem__(self, name): return self._arrays[name]
+    def __contains__(self, name): return name in self._arrays
+    def array_keys(self): return iter(list(self._arrays))
+
+def _read_group(path, names:Sequence[str]|None=None) -> _LoadedGroup:
+    "The arrays `names` (default: all) of the Zarr group at `path`, with the attributes, read concurrently through zarr's asynchronous API."
+    import asyncio
+    import zarr.api.asynchronous as za
+    async def read():
+        g = await za.open_group(str(path), mode="r")
+        if names is None: arrays = [a async for a in g.arrays()]
+        else: arrays = list(zip(names, await asyncio.gather(*(g.getitem(n) for n in names))))
+        values = await asyncio.gather(*(a.getitem(...) for _, a in arrays))
+        return _LoadedGroup({n: _LoadedArray(np.asarray(v), dict(a.attrs)) for (n, a), v in zip(arrays, values)}, dict(g.attrs))
+    return _ZarrLoop.run(read())
+
 def _nbytes(x) -> int:
     "Bytes held by the arrays in `x` (nested dicts, lists, arrays, tensors)."
     if x is None: return 0
@@ -220,15 +266,19 @@ class WorldsatDataset(Dataset):
                                           fix="build it with labels, or pass targets=() (available: "
                                               f"{[k for k in _TARGET_DTYPES if k in first]})")
 
-    def _open(self, sid:str):
-        "The sample's Zarr group, its files first checked against the checksums of its manifest entry."
+    def _open(self, sid:str, whole:bool=False):
+        """The sample's Zarr group, its files first checked against the checksums of its manifest entry; `whole`: the
+        arrays `_read` takes read at once into memory (`_read_group`), as a sample is read for training."""
         import zarr
         from worldsat.data.dataset import verify_sample
         p = inside(Path(self.root)/"samples.zarr", sid, what="sample id")
         if sid not in self._verified:
             verify_sample(self.root, sid)
             self._verified.add(sid)
-        try: return zarr.open_group(str(p), mode="r")
+        try:
+            if not whole: return zarr.open_group(str(p), mode="r")
+            # without tasks `_read` takes these arrays; with tasks, the labels too and whatever label rasters the sample has
+            return _read_group(p, None if self._tasks is not None else ["band", "image", "scale", "offset", "clear", *self.targets])
         except Exception as e: raise _corrupt(self.root, sid, e) from None
 
     def __len__(self): return len(self.sample_ids)
@@ -237,7 +287,7 @@ class WorldsatDataset(Dataset):
         sid = self.sample_ids[i]
         if sid in self._cache:          # a copy: what the transform or the caller does to it leaves the cache as it was
             return _sample_dict(*copy.deepcopy(self._cache[sid]), sid, self.transform, copy.deepcopy(self._cache_tasks.get(sid)))
-        g = self._open(sid)
+        g = self._open(sid, whole=True)
         try: return self._read(g, sid)
         except WorldsatError: raise
         except Exception as e: raise _corrupt(self.root, sid, e) from None
