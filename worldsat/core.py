@@ -18,9 +18,9 @@ import xarray as xr
 __all__ = ['SENSORS', 'SCL_CLASSES', 'SCL_COLORS', 'SCL_CLOUD', 'SCL_SHADOW', 'SCL_INVALID', 'RECIPES', 'WorldsatError',
            'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptFile', 'CorruptRaster',
            'NoScenesFound', 'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'OutputExists', 'worldsat_home',
-           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'write_history',
-           'progress_mode', 'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor', 'sensor',
-           'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
+           'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'start_over_if_changed',
+           'write_history', 'progress_mode', 'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor',
+           'sensor', 'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
 
 # %% ../nbs/00_core.ipynb #757046ae
 class WorldsatError(Exception):
@@ -122,6 +122,18 @@ def output_dir(path, # a folder worldsat is about to create or fill
                 raise OutputExists(f"{what} {str(path)!r} cannot be created: {str(q)!r} is not writable", fix="name a folder you can write to")
             break
     return p
+
+def start_over_if_changed(fn, # a function with `restart=` and a folder of its own (`worldsat.sr.train.train_sr`, `worldsat.pretrain.multitask.train`, `worldsat.infer.predict.predict`)
+                *args, tell=None, **kw): # tell: where the line saying so goes (e.g. `print`)
+    """`fn(*args, **kw)`; when its folder holds a run with other settings, that run is started over (`restart=True`)
+    and `tell` is told which settings differ. For folders the caller owns, like the demo's: a demo run again with other
+    options, or after an upgrade that changed a default, trains anew instead of stopping."""
+    try: return fn(*args, **kw)
+    except WorldsatError as e:
+        if getattr(e, "differing", None) is None: raise
+        if tell: tell(f"      {e.run} held a run with other settings ({', '.join(map(str, e.differing))}): starting it over")
+        return fn(*args, restart=True, **kw)
+
 
 # %% ../nbs/00_core.ipynb #a2e24533
 def write_history(run, # the run folder

@@ -304,7 +304,7 @@ def _open_run(out:Path, spec:dict, resume:bool) -> dict|None:
     diff = sorted(k for k in set(spec) | set(m.get("spec", {})) if spec.get(k) != m.get("spec", {}).get(k))
     if diff:
         err = OutputExists(f"out {str(out)!r} holds another prediction (it differs in {', '.join(diff)})", fix="name another folder, remove that one, or pass restart=True")
-        err.run, err.differing = str(out), diff   # for callers that own the folder (the demo: `worldsat.sr.train.start_over_if_changed`)
+        err.run, err.differing = str(out), diff   # for callers that own the folder (the demo: `worldsat.core.start_over_if_changed`)
         raise err
     if not resume: raise OutputExists(f"out {str(out)!r} already holds this prediction", fix="pass resume=True to finish it, or remove the folder")
     return m

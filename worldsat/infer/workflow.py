@@ -159,7 +159,7 @@ def demo_products(out, # the folder of this step (created): data/, run/, product
     # ---- 2. a small multi-task model
     say(f"[2/5] training a small multi-task model on its {len(idx)} samples (resnet18 from random weights, {epochs} epochs): "
         f"crop type, roads, wind turbines ...")
-    from worldsat.sr.train import start_over_if_changed          # other options than last time (or an earlier worldsat's run): trained anew
+    from worldsat.core import start_over_if_changed             # other options than last time (or an earlier worldsat's run): trained anew
     run = start_over_if_changed(train, data, out=out/"run", tasks=list(DEMO_TASKS), epochs=epochs, batch_size=4, lr=3e-3, seed=seed, fpn_channels=32,
                       show_progress=not quiet, say=None if quiet else say, tell=say)
     # ---- 3. products over the held-out east part, 30 m clear of the training samples

@@ -23,8 +23,8 @@ from .metrics import cpsnr, cssim, psnr, ssim, cpsnr_torch, registered_loss
 
 # %% auto #0
 __all__ = ['BASELINES', 'SRConfig', 'sr_samples', 'EpochSampler', 'sr_dataloaders', 'SRLoss', 'read_checkpoint', 'load_weights',
-           'TrainState', 'start_over_if_changed', 'opt_state', 'lr_at', 'LRSchedule', 'EpochReport', 'train_sr',
-           'load_sr_model', 'evaluate', 'compare']
+           'TrainState', 'opt_state', 'lr_at', 'LRSchedule', 'EpochReport', 'train_sr', 'load_sr_model', 'evaluate',
+           'compare']
 
 # %% ../../nbs/23_sr.train.ipynb #14ae12d6
 @dataclass
@@ -360,17 +360,6 @@ def _check_run(run:Path, cfg:SRConfig):
                            fix="use a new --out folder, the same settings, or restart=True to start it over")
         err.run, err.differing = str(run), diff   # for callers that own the folder (the demo), which start it over
         raise err
-
-def start_over_if_changed(fn, # a function with `restart=` and a folder of its own (`train_sr`, `worldsat.pretrain.multitask.train`, `worldsat.infer.predict.predict`)
-                *args, tell=None, **kw): # tell: where the line saying so goes (e.g. `print`)
-    """`fn(*args, **kw)`; when its folder holds a run with other settings, that run is started over (`restart=True`)
-    and `tell` is told which settings differ. For folders the caller owns, like the demo's: a demo run again with other
-    options, or after an upgrade that changed a default, trains anew instead of stopping."""
-    try: return fn(*args, **kw)
-    except WorldsatError as e:
-        if getattr(e, "differing", None) is None: raise
-        if tell: tell(f"      {e.run} held a run with other settings ({', '.join(map(str, e.differing))}): starting it over")
-        return fn(*args, restart=True, **kw)
 
 _STATE_TYPES = {"model": dict, "opt": dict, "epoch": int, "iter": int, "step": int, "best": (int, float), "wait": int,
                 "history": list, "rng": dict}
