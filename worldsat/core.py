@@ -19,8 +19,8 @@ __all__ = ['SENSORS', 'SCL_CLASSES', 'SCL_COLORS', 'SCL_CLOUD', 'SCL_SHADOW', 'S
            'InvalidInput', 'InvalidAOI', 'UnknownName', 'BandMismatch', 'CRSMismatch', 'CorruptFile', 'CorruptRaster',
            'NoScenesFound', 'RemoteError', 'IncompatibleWeights', 'DataUnavailable', 'OutputExists', 'worldsat_home',
            'cache_dir', 'atomic_path', 'write_json', 'shared_data', 'inside', 'output_dir', 'start_over_if_changed',
-           'write_history', 'progress_mode', 'LineProgress', 'progress', 'quiet_import', 'parse_date', 'Band', 'Sensor',
-           'sensor', 'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
+           'release_memory', 'write_history', 'progress_mode', 'LineProgress', 'progress', 'quiet_import', 'parse_date',
+           'Band', 'Sensor', 'sensor', 'scl_clear', 'l2a_boa_offset', 'Channel', 'Normalization', 'recipe']
 
 # %% ../nbs/00_core.ipynb #757046ae
 class WorldsatError(Exception):
@@ -133,6 +133,26 @@ def start_over_if_changed(fn, # a function with `restart=` and a folder of its o
         if getattr(e, "differing", None) is None: raise
         if tell: tell(f"      {e.run} held a run with other settings ({', '.join(map(str, e.differing))}): starting it over")
         return fn(*args, restart=True, **kw)
+
+
+# %% ../nbs/00_core.ipynb #18994e75
+_LIBC = None
+
+def release_memory() -> bool:
+    """Hand the heap's free pages back to the operating system (glibc's `malloc_trim`), between the stages of a long
+    run over a large area: without it, memory freed by one stage (GDAL, GEOS and numpy buffers of many sizes) stays in
+    the process's resident size and the next stage's peak comes on top of it. Elsewhere than glibc it does nothing.
+    True where it ran."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes, ctypes.util
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _LIBC = lib if hasattr(lib, "malloc_trim") else False
+        except OSError: _LIBC = False
+    if not _LIBC: return False
+    _LIBC.malloc_trim(0)
+    return True
 
 
 # %% ../nbs/00_core.ipynb #a2e24533

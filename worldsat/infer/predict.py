@@ -21,7 +21,7 @@ from affine import Affine
 
 import worldsat
 from ..core import (BandMismatch, DataUnavailable, IncompatibleWeights, InvalidAOI, InvalidInput, NoScenesFound, OutputExists,
-                    UnknownName, output_dir, parse_date, write_json)
+                    UnknownName, output_dir, parse_date, release_memory, write_json)
 from .tiles import predict_raster, open_prediction, windows
 
 # %% auto #0
@@ -411,6 +411,7 @@ def source_products(fn, # `model_raster_fn(model)[0]`: images -> raster channels
                                             fix="give the model's outputs in the order of task_channels(task) for each task, or leave channels=None")
     run = predict_raster(fn, source, inside(out, "runs", period, what="period"), size=size, overlap=overlap, batch_size=batch_size,
                          channels_out=list(channels), device=device, amp=amp, resume=True, progress=progress)
+    release_memory()                       # what the tiling freed goes back to the system before the products' own peak
     pred = open_prediction(run)
     folder = inside(out, period, what="period")
     folder.mkdir(exist_ok=True)
@@ -425,11 +426,13 @@ def source_products(fn, # `model_raster_fn(model)[0]`: images -> raster channels
             sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
             v = _task_vectors(t, sub, threshold, min_area, min_length, progress)
             if v is not None: parts.append(v)
+            release_memory()
         table = _attach(_table(parts, pred.rio.crs.to_wkt(), period), tasks, pred)
         gpq = P.write_geoparquet(table, folder/"products.parquet", provenance=prov)
         cats = sorted({c for t in tasks if t["kind"] in LABEL_TYPES for c in t["classes"]})     # what the products look for
         tiles = P.write_satlas(table, folder/"satlas", tiles=satlas_tiles, annotated=cats, provenance=prov)   # empty tiles too
         rasters = {n: {kk: str(p) for kk, p in j.result().items()} for n, j in jobs.items()}
+    release_memory()                           # the next period (or the caller) starts from what is still held
     counts = {str(c): int(n) for c, n in table["category"].value_counts().sort_index().items()}
     return ({"raster": str(run), "rasters": rasters, "vectors": str(gpq), "satlas": [str(x) for x in tiles], "counts": counts,
              "empty": not len(table)}, table)

@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.morphology import skeletonize
 
-from ..core import InvalidInput, UnknownName, progress as _progress
+from ..core import InvalidInput, UnknownName, progress as _progress, release_memory
 
 # %% auto #0
 __all__ = ['COLUMNS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points', 'vectorize_polygons',
@@ -112,10 +112,14 @@ def _select(x:xr.DataArray, categories, what:str) -> tuple:
     return ("mask" if x.dtype.kind == "b" else "prob"), pairs
 
 # ---- blocks
-def _blocks(H:int, W:int, block:int, desc:str="", show:bool=False) -> list:
-    "The blocks (r0, c0, r1, c1) in row-major order, with a progress bar when `show`."
+def _blocks(H:int, W:int, block:int, desc:str="", show:bool=False):
+    """The blocks (r0, c0, r1, c1) in row-major order, with a progress bar when `show`. Each row of blocks after the
+    first starts by handing the memory the last row freed back to the system (`release_memory`): over a large area the
+    resident size then follows what the vectorizer holds, not everything it has ever allocated."""
     out = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
-    return _progress(out, desc=desc, disable=not show) if show else out
+    for b in (_progress(out, desc=desc, disable=not show) if show else out):
+        if b[0] > 0 and b[1] == 0: release_memory()
+        yield b
 
 def _read(x:xr.DataArray, bands:list, r0, c0, r1, c1, halo:int=0) -> tuple:
     "Pixels of `bands` in the block plus `halo` pixels around it (cut at the raster's edges): (array, row0, col0)."
