@@ -135,7 +135,7 @@ def start_over_if_changed(fn, # a function with `restart=` and a folder of its o
         return fn(*args, restart=True, **kw)
 
 
-# %% ../nbs/00_core.ipynb #18994e75
+# %% ../nbs/00_core.ipynb #fd3e0260
 _LIBC = None
 
 def release_memory() -> bool:
