@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/data.torch.html.md"""
 
 # %% ../../nbs/18_data.torch.ipynb #dd22df12
 from __future__ import annotations
-import copy, json, os, re
+import copy, json, os, re, threading
 from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
@@ -154,10 +154,10 @@ class _ZarrLoop:
     """One asyncio loop per process, in a daemon thread, that runs zarr's asynchronous reads: a sample's arrays are
     then read in one hand-off (all of them at once) instead of one per array and per metadata file, which is most
     of what reading a small sample costs with zarr-python 3. A forked loader worker starts a loop of its own."""
-    _lock, _pid, _loop = __import__("threading").Lock(), None, None
+    _lock, _pid, _loop = threading.Lock(), None, None
     @classmethod
     def run(cls, coro):
-        import asyncio, threading
+        import asyncio
         with cls._lock:
             if cls._pid != os.getpid():
                 cls._loop = asyncio.new_event_loop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, math, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from ..core import InvalidInput, UnknownName, output_dir, atomic_path
+from ..core import InvalidInput, UnknownName, output_dir, atomic_path, start_over_if_changed
 
 # %% auto #0
 __all__ = ['DEMO_PERIOD', 'DEMO_TASKS', 'DEMO_CLASSES', 'DEMO_SCORING', 'SCORE_COLUMNS', 'score_products', 'demo_products']
@@ -159,7 +159,7 @@ def demo_products(out, # the folder of this step (created): data/, run/, product
     # ---- 2. a small multi-task model
     say(f"[2/5] training a small multi-task model on its {len(idx)} samples (resnet18 from random weights, {epochs} epochs): "
         f"crop type, roads, wind turbines ...")
-    from worldsat.core import start_over_if_changed             # other options than last time (or an earlier worldsat's run): trained anew
+    # other options than last time (or an earlier worldsat's run): trained anew, not refused
     run = start_over_if_changed(train, data, out=out/"run", tasks=list(DEMO_TASKS), epochs=epochs, batch_size=4, lr=3e-3, seed=seed, fpn_channels=32,
                       show_progress=not quiet, say=None if quiet else say, tell=say)
     # ---- 3. products over the held-out east part, 30 m clear of the training samples

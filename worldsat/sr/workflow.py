@@ -14,7 +14,7 @@ import numpy as np, pandas as pd, rasterio, torch
 from affine import Affine
 
 from ..core import (WorldsatError, InvalidInput, UnknownName, NoScenesFound, DataUnavailable, IncompatibleWeights,
-                           atomic_path, output_dir)
+                           atomic_path, output_dir, start_over_if_changed)
 from ..geo import Cell
 from .train import SRConfig, train_sr, sr_samples, load_sr_model, compare
 from .models import make_model, sr_device
@@ -299,7 +299,6 @@ def demo_sr(out, # the demo's SR folder: run/, sr.tif, map.html, sr.png, results
     others = [s for s in names if s != site]
     say(f"[6/6] super-resolution: training a small HighRes-net for {epochs} epochs on {' and '.join(others)}, "
         f"then 10 m -> 2.5 m over {site}, which it has not seen ...")
-    from worldsat.core import start_over_if_changed
     r = start_over_if_changed(train_sr, demo_config(site, epochs, seed), out/"run", show_progress=not quiet, say=say, tell=say)   # other options than last time: trained anew
     tab = results_table([out/"run"], split="test", out=out)          # the same call as `worldsat sr eval RUN`
     row, p, b = tab.loc["run"], tab.loc["probav-bicubic"], tab.loc["bicubic"]
