@@ -375,7 +375,7 @@ def memory_child(area_km2:float, times:int, window:int, out:str) -> dict:
         base = _status_mb("VmRSS")
         reset = _reset_peak()
         t = time.perf_counter()
-        rec, table = source_products(model, src, f"{out}-{frac}", **kw)
+        rec, table = source_products(model, src, f"{out}-{frac}", table=False, **kw)   # the objects are written, not returned
         dt = time.perf_counter() - t
         peak = _status_mb("VmHWM")
         disk = _du(Path(f"{out}-{frac}"))

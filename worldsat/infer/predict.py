@@ -362,18 +362,18 @@ def _foreground(t:dict, sub:xr.DataArray) -> xr.DataArray:
     return fg.assign_coords(band=list(t.get("classes") or [])) if k in ("segment", "polyline", "bin_segment", "classify", "instance", "detect") else fg
 
 def _task_vectors(t:dict, sub:xr.DataArray, threshold:float, min_area:int, min_length:int, progress:bool=False):
-    "One task's vector products in a period: a table, or None for kinds without objects."
+    "One task's vector products in a period as they are found: an iterator over product tables (none for kinds without objects)."
     from worldsat.infer import vectorize as V
     k, name, classes = t["kind"], t["name"], list(t.get("classes") or [])
-    fg, vec = _foreground(t, sub), None
-    if k in ("segment", "bin_segment", "instance"):
-        vec = V.vectorize_polygons(fg, classes, threshold=threshold, min_area=min_area, progress=progress)
-    elif k == "polyline": vec = V.vectorize_polylines(fg, classes, threshold=threshold, min_length=min_length, progress=progress)
-    elif k == "detect": vec = V.find_points(fg, classes, threshold=threshold, progress=progress)
-    if vec is not None:
+    fg = _foreground(t, sub)
+    if k in ("segment", "bin_segment", "instance"): parts = V.polygon_parts(fg, classes, threshold=threshold, min_area=min_area, progress=progress)
+    elif k == "polyline": parts = V.polyline_parts(fg, classes, threshold=threshold, min_length=min_length, progress=progress)
+    elif k == "detect": parts = [V.find_points(fg, classes, threshold=threshold, progress=progress)]
+    else: return
+    for vec in parts:
         vec = vec.copy()
         vec["label_type"], vec["task"] = LABEL_TYPES[k], name
-    return vec
+        yield vec
 
 def _attach(table, tasks:list, pred:xr.DataArray):
     "Each regress task with categories (e.g. building_height_m of building) adds its value to those objects' properties."
@@ -398,7 +398,9 @@ def source_products(fn, # `model_raster_fn(model)[0]`: images -> raster channels
                     provenance:dict|None=None, # stored in every product file
                     satlas_tiles=None, # zoom-13 (col, row) tiles to write even when empty (default: those holding objects)
                     size:int=256, overlap:int=32, batch_size:int=8, threshold:float=0.5, min_area:int=4, min_length:int=4,
-                    device=None, amp:bool=True, progress:bool=True) -> tuple: # (record: raster, rasters, vectors, satlas, counts, empty; the product table)
+                    device=None, amp:bool=True, progress:bool=True,
+                    table:bool=True, # also return the product table (False: None, for areas with more objects than memory)
+                   ) -> tuple: # (record: raster, rasters, vectors, satlas, counts, empty; the product table or None)
     "One period's products from a ready source: the raster run (resumed if there), a COG per task, the vector products as GeoParquet and Satlas tiles."
     from worldsat.infer import products as P
     from worldsat.core import inside
@@ -416,26 +418,34 @@ def source_products(fn, # `model_raster_fn(model)[0]`: images -> raster channels
     folder = inside(out, period, what="period")
     folder.mkdir(exist_ok=True)
     prov = dict(provenance or {})
-    parts = []
+    crs, counts, got = pred.rio.crs.to_wkt(), {}, {}
+    cats = sorted({c for t in tasks if t["kind"] in LABEL_TYPES for c in t["classes"]})     # what the products look for
     with ThreadPoolExecutor(1, thread_name_prefix="worldsat-cog") as cogs:   # the COGs are written (GDAL, no GIL) while
         jobs = {}                                                              # the objects are found and written here
         for t in tasks:
             sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
             jobs[t["name"]] = cogs.submit(_task_rasters, t, sub, folder, prov)
-        for t in tasks:
-            sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
-            v = _task_vectors(t, sub, threshold, min_area, min_length, progress)
-            if v is not None: parts.append(v)
-            release_memory()
-        table = _attach(_table(parts, pred.rio.crs.to_wkt(), period), tasks, pred)
-        gpq = P.write_geoparquet(table, folder/"products.parquet", provenance=prov)
-        cats = sorted({c for t in tasks if t["kind"] in LABEL_TYPES for c in t["classes"]})     # what the products look for
-        tiles = P.write_satlas(table, folder/"satlas", tiles=satlas_tiles, annotated=cats, provenance=prov)   # empty tiles too
+        # the objects are written as each row of blocks finishes them (GeoParquet row groups, Satlas tile parts on
+        # disk), so that no table of all of them is ever held: the area may hold more objects than memory
+        with P.GeoParquetWriter(folder/"products.parquet", provenance=prov) as gw, \
+             P.SatlasWriter(folder/"satlas", tiles=satlas_tiles, annotated=cats, provenance=prov) as sw:
+            gw.add(_table([], crs, period))                                    # the columns, should nothing be found
+            for t in tasks:
+                sub = pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
+                for part in _task_vectors(t, sub, threshold, min_area, min_length, progress):
+                    if not len(part): continue
+                    part = _attach(_table([part], crs, period), tasks, pred)
+                    gw.add(part); sw.add(part)
+                    for c, n in part["category"].value_counts().items(): counts[str(c)] = counts.get(str(c), 0) + int(n)
+                    if table: got.setdefault(t["name"], []).append(part)
+                    del part
+                release_memory()
         rasters = {n: {kk: str(p) for kk, p in j.result().items()} for n, j in jobs.items()}
     release_memory()                           # the next period (or the caller) starts from what is still held
-    counts = {str(c): int(n) for c, n in table["category"].value_counts().sort_index().items()}
-    return ({"raster": str(run), "rasters": rasters, "vectors": str(gpq), "satlas": [str(x) for x in tiles], "counts": counts,
-             "empty": not len(table)}, table)
+    from worldsat.infer.vectorize import _concat
+    out_table = _table([_concat(got[t["name"]]) for t in tasks if t["name"] in got], crs, period) if table else None
+    return ({"raster": str(run), "rasters": rasters, "vectors": str(gw.path), "satlas": [str(x) for x in sw.folders],
+             "counts": dict(sorted(counts.items())), "empty": not counts}, out_table)
 
 def predict(model, # a run folder of `worldsat train` (or model.pt), a checkpoint, a published name, or an nn.Module
             aoi, # the area (anything `worldsat.geo.aoi` accepts)
@@ -523,7 +533,8 @@ def predict(model, # a run folder of `worldsat train` (or model.pt), a checkpoin
                 "images_per_place": k, "worldsat_version": worldsat.__version__, "created": pd.Timestamp.now("UTC").isoformat(timespec="seconds")}
         rec, tables[lab] = source_products(fn, src, out, tasks=chosen, channels=channels, period=lab, provenance=prov, satlas_tiles=satlas_tiles,
                                            size=size, overlap=overlap, batch_size=batch_size, threshold=threshold, min_area=min_area,
-                                           min_length=min_length, device=device, amp=amp, progress=progress)
+                                           min_length=min_length, device=device, amp=amp, progress=progress,
+                                           table=len(spans) > 1)   # the tables only where changes need them
         for task, rs in rec["rasters"].items():
             for kind, p in rs.items(): stac.append({"path": p, "kind": kind, "title": f"{task} {kind} {lab}", "period": lab, "start": s_, "end": e_})
         stac.append({"path": rec["vectors"], "kind": "vectors", "title": f"vector products {lab}", "period": lab, "start": s_, "end": e_})
@@ -543,3 +554,4 @@ def predict(model, # a run folder of `worldsat train` (or model.pt), a checkpoin
     write_json(out/"products.json", record)
     write_json(out/"predict.json", {"kind": _KIND, "spec": spec, "finished": True})
     return record
+

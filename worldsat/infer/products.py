@@ -24,8 +24,9 @@ from ..core import (CRSMismatch, CorruptFile, DataUnavailable, InvalidInput, Out
 from ..geo import SATLAS_ZOOM, tile_bounds_lonlat
 
 # %% auto #0
-__all__ = ['NODATA_CLASS', 'PRODUCT_COLUMNS', 'read_provenance', 'raster_product', 'product_table', 'write_geoparquet',
-           'read_product', 'write_satlas', 'periods', 'period_bounds', 'changes', 'write_stac']
+__all__ = ['NODATA_CLASS', 'PRODUCT_COLUMNS', 'read_provenance', 'raster_product', 'product_table', 'GeoParquetWriter',
+           'write_geoparquet', 'read_product', 'SatlasWriter', 'write_satlas', 'periods', 'period_bounds', 'changes',
+           'write_stac']
 
 # %% ../../nbs/43_infer.products.ipynb #1fae0d5a
 def _provenance(provenance, what:str="provenance") -> dict:
@@ -288,15 +289,10 @@ def _to_text(v):
     if isinstance(v, (dict, list, tuple)): return json.dumps(v, default=_plain_json)
     return v
 
-def write_geoparquet(gdf:gpd.GeoDataFrame, # vector products (see `product_table`)
-                     path, # the .parquet to write (replaced atomically)
-                     provenance:dict|None=None, # stored in the file's metadata (key `worldsat`); worldsat_version, created added
-                    ) -> Path:
-    "Write vector products as GeoParquet (properties as JSON text, CRS in the `geo` metadata, provenance in the file's metadata)."
-    import pyarrow as pa, pyarrow.parquet as pq
-    path = _target_file(path, "path")
+def _arrow_table(gdf:gpd.GeoDataFrame):
+    "A product table as an Arrow table in geopandas' GeoParquet layout (WKB, `geo` metadata), properties as JSON text."
+    import pyarrow as pa
     t = product_table(gdf)
-    prov = _provenance(provenance)
     t["properties"] = [json.dumps(p, default=_plain_json) for p in t["properties"]]
     for c in t.columns:
         if c != t.geometry.name and t[c].dtype == object: t[c] = pd.Series([_to_text(v) for v in t[c]], dtype=object, index=t.index)
@@ -304,15 +300,95 @@ def write_geoparquet(gdf:gpd.GeoDataFrame, # vector products (see `product_table
     for c in ("category", "label_type", "properties") + tuple(c for c in ("period", "tile") if c in t.columns):
         t[c] = pd.Series(t[c].tolist(), dtype="str" if len(t) == 0 else object)   # typed columns even when empty
     from geopandas.io.arrow import _geopandas_to_arrow   # geopandas' own GeoParquet table, `geo` metadata included
-    try: table = _geopandas_to_arrow(t, index=False)
+    try: return _geopandas_to_arrow(t, index=False)
     except (TypeError, ValueError, pa.ArrowException) as e:
         raise InvalidInput(f"gdf cannot be stored as GeoParquet ({type(e).__name__}: {str(e)[:160]})",
                            fix="keep extra columns to numbers, text, dicts or lists") from None
-    meta = dict(table.schema.metadata or {})
-    meta[b"worldsat"] = json.dumps({"product": "vector", "columns": list(PRODUCT_COLUMNS), "provenance": prov}).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic_path(path) as tmp: pq.write_table(table, tmp, compression="zstd")
-    return path
+
+class GeoParquetWriter:
+    """Vector products written to one GeoParquet file as they come, a part at a time (one Parquet row group each), so
+    that a product larger than memory never exists as one table. Use it in a `with` block: the file appears whole
+    when the block ends (its `geo` metadata then holds every part's geometry types and bounds), and an error anywhere
+    leaves no file behind and an older one unchanged."""
+    def __init__(self, path, # the .parquet to write
+                 provenance:dict|None=None): # stored in the file's metadata (key `worldsat`); worldsat_version, created added
+        self.path, self.prov = _target_file(path, "path"), _provenance(provenance)
+        self.rows, self._writer, self._first, self._ctx = 0, None, None, None
+
+    def __enter__(self):
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        return self
+
+    def add(self, gdf:gpd.GeoDataFrame): # a part of the products (see `product_table`), in the CRS of the first part
+        "Append a part (nothing is written for an empty one, but the first part's columns and CRS are the file's)."
+        import pyarrow as pa, pyarrow.parquet as pq
+        if self._ctx is None: raise InvalidInput("GeoParquetWriter.add was called outside its `with` block", fix="use `with GeoParquetWriter(path) as w: w.add(part)`")
+        table = _arrow_table(gdf)
+        meta = dict(table.schema.metadata or {})
+        geo = json.loads(meta.pop(b"geo"))
+        if self._first is None:
+            meta[b"worldsat"] = json.dumps({"product": "vector", "columns": list(PRODUCT_COLUMNS), "provenance": self.prov}).encode()
+            self._first, self._crs, self._geo = table.schema.with_metadata(meta), gdf.crs, geo
+            self._types, self._bbox = set(), None
+        elif not (gdf.crs is not None and gdf.crs.equals(self._crs)):
+            raise CRSMismatch(f"a part of {self.path.name} is in {gdf.crs}, the first was in {self._crs}", fix="give every part in the first part's CRS (gdf.to_crs)")
+        elif table.schema.names != self._first.names:
+            raise InvalidInput(f"a part of {self.path.name} has the columns {table.schema.names}, the first had {self._first.names}",
+                               fix="give every part the same columns")
+        if not table.num_rows: return
+        if self._writer is None:                  # the first part with rows fixes the column types
+            self._schema = table.schema.remove_metadata()
+            # no Arrow schema in the file: the metadata added at the end (`geo` with every part's types and bounds,
+            # `worldsat`, `pandas`) is then the one every reader sees
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd", store_schema=False)
+        try: table = table.cast(self._schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as e:
+            raise InvalidInput(f"a part of {self.path.name} has column types unlike the first's ({str(e)[:120]})", fix="give every part the same column types") from None
+        col = geo["columns"][geo["primary_column"]]
+        self._types.update(col.get("geometry_types") or [])
+        if col.get("bbox"):
+            b = col["bbox"]
+            self._bbox = b if self._bbox is None else [min(self._bbox[0], b[0]), min(self._bbox[1], b[1]), max(self._bbox[2], b[2]), max(self._bbox[3], b[3])]
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def _finish(self):
+        import pyarrow.parquet as pq
+        if self._first is None: raise InvalidInput(f"nothing was added to {self.path.name}", fix="add at least one part, empty or not: an empty product says 'nothing found'")
+        geo = self._geo
+        col = geo["columns"][geo["primary_column"]]
+        if self._writer is None:                  # only empty parts: an empty file with the first part's columns
+            self._writer = pq.ParquetWriter(self._tmp, self._first.remove_metadata(), compression="zstd", store_schema=False)
+            col["geometry_types"] = []
+        else:
+            col["geometry_types"] = sorted(self._types)
+            if self._bbox is not None: col["bbox"] = self._bbox
+        self._writer.add_key_value_metadata({**self._first.metadata, b"geo": json.dumps(geo).encode()})
+        self._writer.close()
+
+    def __exit__(self, et, ev, tb):
+        ctx, self._ctx, own = self._ctx, None, None
+        if et is None:
+            try: self._finish()
+            except BaseException as e: own = e
+        if (et is not None or own is not None) and self._writer is not None:
+            try: self._writer.close()
+            except Exception: pass
+        if et is None and own is None: ctx.__exit__(None, None, None); return False
+        err = own if own is not None else ev
+        ctx.__exit__(type(err), err, err.__traceback__)   # the temporary file goes
+        if own is not None: raise own
+        return False
+
+def write_geoparquet(gdf:gpd.GeoDataFrame, # vector products (see `product_table`)
+                     path, # the .parquet to write (replaced atomically)
+                     provenance:dict|None=None, # stored in the file's metadata (key `worldsat`); worldsat_version, created added
+                    ) -> Path:
+    "Write vector products as GeoParquet (properties as JSON text, CRS in the `geo` metadata, provenance in the file's metadata)."
+    with GeoParquetWriter(path, provenance) as w: w.add(gdf)
+    return w.path
+
 
 # %% ../../nbs/43_infer.products.ipynb #0231785f
 def read_product(path) -> gpd.GeoDataFrame:
@@ -327,6 +403,80 @@ def read_product(path) -> gpd.GeoDataFrame:
     return g
 
 # %% ../../nbs/43_infer.products.ipynb #7424719f
+class SatlasWriter:
+    """Vector products written as Satlas label folders as they come: each part is cut along the tiles at once and its
+    features are kept on disk per tile, so that a product larger than memory never exists as one table. Use it in a
+    `with` block: the `vector.json` files are written when the block ends, and `root/static/` is replaced whole then
+    (an error anywhere leaves an older one unchanged and nothing half-written)."""
+    def __init__(self, root, # the Satlas root to write: root/static/{col}_{row}/vector.json (static/ is replaced whole)
+                 zoom:int=SATLAS_ZOOM, # zoom of the tile grid (Satlas: 13)
+                 tiles=None, # (col, row) tiles to write even when nothing was found there (explicit empty products)
+                 annotated=None, # categories annotated everywhere (default: those added); listed even when empty
+                 provenance:dict|None=None, # written to root/provenance.json
+                ):
+        from worldsat.data.satlas import _tile
+        self.root, self.zoom = output_dir(root, what="root"), zoom
+        self.tiles = [_tile(t, zoom) for t in tiles or []]
+        self.annotated = _names(annotated, "annotated") if annotated is not None else None
+        self.prov = _provenance(provenance)
+        self.folders, self._seen, self._periods, self._ctx = [], {}, set(), None
+
+    def __enter__(self):
+        self._ctx = atomic_path(self.root/"static", is_dir=True)
+        self._tmp = self._ctx.__enter__()
+        self._spill = self._tmp/".parts"          # one line of features per part and tile, until the end
+        self._spill.mkdir()
+        return self
+
+    def add(self, gdf:gpd.GeoDataFrame): # a part of the products in any CRS (see `product_table`), one period
+        "Cut a part along the tiles and keep each tile's features (converted to its frame) until the block ends."
+        from worldsat.data.satlas import _tile_name, split_by_tile, to_vector_json
+        if self._ctx is None: raise InvalidInput("SatlasWriter.add was called outside its `with` block", fix="use `with SatlasWriter(root) as w: w.add(part)`")
+        t = product_table(gdf)
+        if "period" in t.columns: self._periods.update(p for p in t["period"] if p is not None)
+        if len(self._periods) > 1: raise InvalidInput(f"gdf holds {len(self._periods)} periods ({sorted(self._periods)[:4]})", fix="write one Satlas root per period")
+        if self.annotated is not None:
+            missing = sorted(set(t["category"]) - set(self.annotated))
+            if missing: raise InvalidInput(f"annotated leaves out categories of gdf: {missing}", fix="list every category of the products")
+        for c in t["category"]: self._seen.setdefault(c, None)
+        if not len(t): return
+        rows = t.assign(properties=[{**p, **({"score": float(s)} if math.isfinite(s) else {})}
+                                    for p, s in zip(t["properties"], t["score"])])[["category", "label_type", "properties", "geometry"]]
+        for tile, part in split_by_tile(rows, self.zoom).items():
+            doc = to_vector_json(part, tile, self.zoom, annotated=[], clip=True)
+            with open(self._spill/f"{_tile_name(tile)}.jsonl", "a") as f: f.write(json.dumps(doc) + "\n")
+
+    def _finish(self):
+        from worldsat.data.satlas import _tile, _tile_name
+        cats = self.annotated if self.annotated is not None else list(self._seen)
+        names = {p.stem for p in self._spill.iterdir()} | {_tile_name(t) for t in self.tiles}
+        for name in sorted(names, key=lambda n: _tile(n, self.zoom)):
+            doc = {c: [] for c in cats}
+            part = self._spill/f"{name}.jsonl"
+            if part.exists():
+                with open(part) as f:
+                    for line in f:
+                        for c, feats in json.loads(line).items(): doc.setdefault(c, []).extend(feats)
+                part.unlink()
+            write_json(inside(self._tmp, name, "vector.json", what="tile"), doc, indent=None)
+        self._spill.rmdir()
+        self.folders = [self.root/"static"/n for n in sorted(names, key=lambda n: _tile(n, self.zoom))]
+
+    def __exit__(self, et, ev, tb):
+        ctx, self._ctx, own = self._ctx, None, None
+        if et is None:
+            try: self._finish()
+            except BaseException as e: own = e
+        if et is None and own is None:
+            ctx.__exit__(None, None, None)
+            write_json(self.root/"provenance.json", self.prov)
+            return False
+        err = own if own is not None else ev
+        self.folders = []
+        ctx.__exit__(type(err), err, err.__traceback__)   # the temporary folder goes
+        if own is not None: raise own
+        return False
+
 def write_satlas(gdf:gpd.GeoDataFrame, # vector products in any CRS (see `product_table`), one period
                  root, # the Satlas root to write: root/static/{col}_{row}/vector.json (static/ is replaced whole)
                  zoom:int=SATLAS_ZOOM, # zoom of the tile grid (Satlas: 13)
@@ -335,24 +485,9 @@ def write_satlas(gdf:gpd.GeoDataFrame, # vector products in any CRS (see `produc
                  provenance:dict|None=None, # written to root/provenance.json
                 ) -> list:
     "Write vector products as Satlas `vector.json` label folders in the 8192-unit tile frame; the tile folders written."
-    from worldsat.data.satlas import _tile, _tile_name, split_by_tile, to_vector_json
-    root = output_dir(root, what="root")
-    t = product_table(gdf)
-    periods_ = sorted({p for p in t["period"] if p is not None}) if "period" in t.columns else []
-    if len(periods_) > 1: raise InvalidInput(f"gdf holds {len(periods_)} periods ({periods_[:4]})", fix="write one Satlas root per period")
-    cats = _names(annotated, "annotated") if annotated is not None else list(dict.fromkeys(t["category"]))
-    missing = sorted(set(t["category"]) - set(cats))
-    if missing: raise InvalidInput(f"annotated leaves out categories of gdf: {missing}", fix="list every category of the products")
-    prov = _provenance(provenance)
-    rows = t.assign(properties=[{**p, **({"score": float(s)} if math.isfinite(s) else {})}
-                                for p, s in zip(t["properties"], t["score"])])[["category", "label_type", "properties", "geometry"]]
-    parts = split_by_tile(rows, zoom) if len(rows) else {}
-    for tile in tiles or []: parts.setdefault(_tile(tile, zoom), rows.iloc[:0])
-    with atomic_path(root/"static", is_dir=True) as tmp:     # one tile's document at a time (a failure leaves no static/)
-        for tile, part in sorted(parts.items()):
-            write_json(inside(tmp, _tile_name(tile), "vector.json", what="tile"), to_vector_json(part, tile, zoom, annotated=cats, clip=True), indent=None)
-    write_json(root/"provenance.json", prov)
-    return [root/"static"/_tile_name(tile) for tile in sorted(parts)]
+    with SatlasWriter(root, zoom, tiles=tiles, annotated=annotated, provenance=provenance) as w: w.add(gdf)
+    return w.folders
+
 
 # %% ../../nbs/43_infer.products.ipynb #9d954219
 _EVERY = {"month": "M", "quarter": "Q", "year": "Y"}

@@ -26,8 +26,8 @@ from skimage.morphology import skeletonize
 from ..core import InvalidInput, UnknownName, progress as _progress, release_memory
 
 # %% auto #0
-__all__ = ['COLUMNS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points', 'vectorize_polygons',
-           'merge_polygons', 'vectorize_polylines', 'attach_properties']
+__all__ = ['COLUMNS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points', 'polygon_parts',
+           'vectorize_polygons', 'merge_polygons', 'polyline_parts', 'vectorize_polylines', 'attach_properties']
 
 # %% ../../nbs/42_infer.vectorize.ipynb #f1a449a0
 COLUMNS = ["category", "geometry", "score", "properties", "label_type"]
@@ -267,19 +267,24 @@ class _Sets:
         ra, rb = self.find(a), self.find(b)
         if ra != rb: self.up[max(ra, rb)] = min(ra, rb)
 
-def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
-                       categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
-                       threshold:float=0.5, # a pixel belongs to a category when its probability is >= this
-                       min_area:int=4, # smallest object kept (pixels)
-                       simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps the pixel outlines
-                       block:int=1024, # side of the blocks read at a time (pixels)
-                       progress:bool=False, # show a progress bar over the blocks
-                      ) -> gpd.GeoDataFrame:
-    "Polygons of the 4-connected regions of each category, block by block; regions crossing block seams come out whole."
+def polygon_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
+                  categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
+                  threshold:float=0.5, # a pixel belongs to a category when its probability is >= this
+                  min_area:int=4, # smallest object kept (pixels)
+                  simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps the pixel outlines
+                  block:int=1024, # side of the blocks read at a time (pixels)
+                  progress:bool=False, # show a progress bar over the blocks
+                 ):
+    """`vectorize_polygons` a row of blocks at a time: an iterator over product tables, one of the regions each row of
+    blocks finished (those reaching no further down) and a last one of the rest, so that the polygons of an area larger
+    than memory can be written as they come and leave. The inputs are checked at the call, before any part."""
     x = _raster(probs, "probs")
     mode, pairs = _select(x, categories, "probs")
     t, min_area = _threshold(threshold), _whole("min_area", min_area, 1)
     tol, block = _number("simplify", simplify), _whole("block", block, 8)
+    return _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress)
+
+def _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress):
     H, W = x.shape[1:]
     tr = x.rio.transform()
     rows, pieces, sets, nid = [], {}, _Sets(), 1
@@ -288,6 +293,11 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
     cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
     def finish(cat, geom, n, s):
         if n >= min_area: rows.append((cat, _canonical_polygon(geom, tol), s / n if mode == "prob" else np.nan, {}, "polygon"))
+    def part():
+        "The polygons finished so far as a product table in the raster's CRS; they leave this function's memory."
+        out = _sorted(product_table([(c, _to_crs(g, tr), s, pr, lt) for c, g, s, pr, lt in rows], x.rio.crs))
+        rows.clear()
+        return out
     def join(whole):
         "Union the pieces of each region for which whole(its root) says no block still to come can add to it."
         groups = {}
@@ -332,9 +342,27 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
         if c1 == W and r1 < H:   # a row of blocks done: regions that reach no further down are whole, and leave memory
             live = {sets.find(int(i)) for ids in above.values() for i in np.unique(ids) if i > 0}
             join(lambda root: root not in live)
+            if rows: yield part()
     join(lambda root: True)
-    out = product_table([(c, _to_crs(g, tr), s, pr, lt) for c, g, s, pr, lt in rows], x.rio.crs)
-    return _sorted(out)
+    yield part()
+
+def _concat(parts) -> gpd.GeoDataFrame:
+    "The parts' rows as one product table, in a fixed order (category, then position)."
+    parts = list(parts)
+    if len(parts) == 1: return parts[0]
+    return _sorted(gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs))
+
+def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
+                       categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
+                       threshold:float=0.5, # a pixel belongs to a category when its probability is >= this
+                       min_area:int=4, # smallest object kept (pixels)
+                       simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps the pixel outlines
+                       block:int=1024, # side of the blocks read at a time (pixels)
+                       progress:bool=False, # show a progress bar over the blocks
+                      ) -> gpd.GeoDataFrame:
+    "Polygons of the 4-connected regions of each category, block by block; regions crossing block seams come out whole."
+    return _concat(polygon_parts(probs, categories, threshold, min_area, simplify, block, progress))
+
 
 # %% ../../nbs/42_infer.vectorize.ipynb #14d3b871
 def merge_polygons(gdf:gpd.GeoDataFrame, # polygons (a product table), e.g. instances found by overlapping windows
@@ -459,19 +487,23 @@ def _stroke_window(x:xr.DataArray, mode:str, pairs:list, t:float, blk:tuple, mos
         if need <= halo or whole: return layers, R0, C0
         halo = need
 
-def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
-                        categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
-                        threshold:float=0.5, # a pixel is on a line when its probability is >= this
-                        simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps every skeleton pixel
-                        min_length:float=3.0, # shortest line kept (pixels, before simplifying)
-                        block:int=1024, # side of the blocks read at a time (pixels)
-                        progress:bool=False, # show a progress bar over the blocks
-                       ) -> gpd.GeoDataFrame:
-    "Centre lines of each category's strokes (skeletonized), block by block, joined across block seams and simplified."
+def polyline_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
+                   categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
+                   threshold:float=0.5, # a pixel is on a line when its probability is >= this
+                   simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps every skeleton pixel
+                   min_length:float=3.0, # shortest line kept (pixels, before simplifying)
+                   block:int=1024, # side of the blocks read at a time (pixels)
+                   progress:bool=False, # show a progress bar over the blocks
+                  ):
+    """`vectorize_polylines` a row of blocks at a time: an iterator over product tables, one of the lines each row of
+    blocks finished and a last one of the lines that crossed block seams (joined). The inputs are checked at the call."""
     x = _raster(probs, "probs")
     mode, pairs = _select(x, categories, "probs")
     t, min_length = _threshold(threshold), _number("min_length", min_length)
     tol, block = _number("simplify", simplify), _whole("block", block, 8)
+    return _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress)
+
+def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress):
     H, W = x.shape[1:]
     tr = x.rio.transform()
     rows, held = [], {}
@@ -482,6 +514,11 @@ def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or
         if shapely.length(line) < max(min_length, 1e-9): return
         if tol > 0: line = shapely.simplify(line, tol, preserve_topology=True)
         rows.append((cat, _to_crs(line, tr), float(np.mean(vp[i])) if mode == "prob" else np.nan, {}, "polyline"))
+    def part():
+        "The lines finished so far as a product table in the raster's CRS; they leave this function's memory."
+        out = _sorted(product_table(rows, x.rio.crs))
+        rows.clear()
+        return out
     pkey = lambda xy: xy[:, 1].astype(np.int64) * W + xy[:, 0].astype(np.int64)  # (col, row) -> a raster-wide pixel key
     for r0, c0, r1, c1 in _blocks(H, W, block, "polylines", progress):
         layers, R0, C0 = _stroke_window(x, mode, pairs, t, (r0, c0, r1, c1), max(block, 256))
@@ -509,13 +546,25 @@ def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or
                 held.setdefault(cat, []).append((e[ew], vk[used], vp[used], vc[used]))
             for xy in _merge_edges(e[~ew]):
                 finish(cat, xy, pkey(xy), vk, vp, vc)
+        if c1 == W and r1 < H and rows: yield part()   # a row of blocks done: its finished lines leave
     for cat, parts in held.items():
         vk = np.concatenate([q[1] for q in parts])
         vk, i = np.unique(vk, return_index=True)  # a pixel seen by two blocks has the same numbers in both
         vp, vc = np.concatenate([q[2] for q in parts])[i], np.concatenate([q[3] for q in parts])[i]
         for xy in _merge_edges(np.concatenate([q[0] for q in parts])):
             finish(cat, xy, pkey(xy), vk, vp, vc)
-    return _sorted(product_table(rows, x.rio.crs))
+    yield part()
+
+def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
+                        categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
+                        threshold:float=0.5, # a pixel is on a line when its probability is >= this
+                        simplify:float=1.0, # Douglas-Peucker tolerance (pixels); 0 keeps every skeleton pixel
+                        min_length:float=3.0, # shortest line kept (pixels, before simplifying)
+                        block:int=1024, # side of the blocks read at a time (pixels)
+                        progress:bool=False, # show a progress bar over the blocks
+                       ) -> gpd.GeoDataFrame:
+    "Centre lines of each category's strokes (skeletonized), block by block, joined across block seams and simplified."
+    return _concat(polyline_parts(probs, categories, threshold, simplify, min_length, block, progress))
 
 # %% ../../nbs/42_infer.vectorize.ipynb #9705fa45
 STATS = ("mean", "median", "majority", "max")
@@ -528,7 +577,7 @@ def _stat(v:np.ndarray, stat:str):
     u, c = np.unique(v, return_counts=True)
     return u[np.argmax(c)].item()  # ties: the smallest value
 
-ATTACH_IN_MEMORY = 256 * 2**20 # a lazy raster up to this many bytes is read once for all objects; larger ones per object
+ATTACH_IN_MEMORY = 256 * 2**20 # a lazy raster's window around all the objects is read once up to this many bytes; larger, per object
 
 def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any CRS
                       raster:xr.DataArray, # ONE band of values (y, x) or (1, y, x), with a CRS (e.g. a regressed height)
@@ -547,23 +596,28 @@ def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any C
     H, W = x.shape[1:]
     tr = x.rio.transform()
     nodata = x.rio.nodata
-    geoms = gdf.geometry.to_crs(x.rio.crs).values if len(gdf) else []
+    geoms = np.asarray(gdf.geometry.to_crs(x.rio.crs).values) if len(gdf) else np.zeros(0, object)
     props = gdf["properties"].tolist() if "properties" in gdf.columns else [{} for _ in range(len(gdf))]
-    data = x.data
-    if hasattr(data, "compute") and len(geoms) > 8 and data.nbytes <= ATTACH_IN_MEMORY:   # many objects on a raster that fits: read it once
-        data = np.asarray(data.compute())
+    data, R0, C0 = x.data, 0, 0
+    pad = int(np.ceil(rad)) + 1
+    gps = _to_crs(geoms, ~tr) if len(geoms) else geoms  # onto (col, row) pixel coordinates
+    if hasattr(data, "compute") and len(geoms) > 8:       # many objects: the window holding them all read once, if it fits
+        b = shapely.total_bounds(gps)
+        if np.isfinite(b).all():
+            R0, C0 = min(max(int(np.floor(b[1])) - pad, 0), H), min(max(int(np.floor(b[0])) - pad, 0), W)
+            R1, C1 = max(min(int(np.ceil(b[3])) + pad, H), R0), max(min(int(np.ceil(b[2])) + pad, W), C0)
+            if (R1 - R0) * (C1 - C0) * data.dtype.itemsize <= ATTACH_IN_MEMORY: data = np.asarray(data[:, R0:R1, C0:C1].compute())
+            else: R0 = C0 = 0
     out = []
-    for g, p in zip(geoms, props):
+    for g, gp, p in zip(geoms, gps, props):
         p = dict(p) if isinstance(p, dict) else {}
         val = None
         if g is not None and not g.is_empty:
-            gp = _to_crs(g, ~tr)  # onto (col, row) pixel coordinates
-            pad = int(np.ceil(rad)) + 1
             b = shapely.bounds(gp)
             r0, c0 = max(int(np.floor(b[1])) - pad, 0), max(int(np.floor(b[0])) - pad, 0)
             r1, c1 = min(int(np.ceil(b[3])) + pad, H), min(int(np.ceil(b[2])) + pad, W)
             if r1 > r0 and c1 > c0:
-                a = data[0, r0:r1, c0:c1]
+                a = data[0, r0 - R0:r1 - R0, c0 - C0:c1 - C0]
                 a = np.asarray(a.compute() if hasattr(a, "compute") else a)
                 local = shapely.transform(gp, lambda xy: xy - [c0, r0])
                 kind = shapely.get_type_id(local)
