@@ -66,7 +66,7 @@ ratios are more stable than the seconds.
     python benchmarks/infer.py --times 4               # a multi-image model (4 images per place, as Satlas)
     python benchmarks/infer.py --device cuda --side 2048 --size 256 --batch-size 16 --area-km2 20000
     python benchmarks/infer.py --aoi 1.605,48.220,1.635,48.240 --skip-memory      # a real area of the sample world
-    python benchmarks/infer.py --skip-throughput --ram-gb 2           # 10x RAM, as on a 2 GB machine: 10417 km2, ~20 min
+    python benchmarks/infer.py --skip-throughput --ram-gb 2           # 10x RAM, as on a 2 GB machine: 10417 km2, ~7 min
     python benchmarks/infer.py --skip-throughput --area-km2 131648   # the 10x-RAM run of a 25 GB machine (see the printed
                                                                      # estimate first: hours and tens of GB of disk)
 """
@@ -429,7 +429,7 @@ def report_memory(m:dict, a, rate_area):
     print(f"  an area whose source is 10x this RAM ({_gb(10 * ram):.0f} GB): --area-km2 {ten:.0f} (a square of {ten ** 0.5 * 100:.0f} px); "
           f"at {rate:.1f} km2/s it would take about {ten / rate / 3600:.1f} h here and {_gb(big['disk_bytes'] / big['km2'] * ten):.0f} GB of disk "
           f"(the Zarr run and the products; {_gb(shutil.disk_usage(tempfile.gettempdir()).free):.0f} GB free in {tempfile.gettempdir()}), "
-          f"with this cheap model and a peak memory as above (it does not grow with the area)")
+          f"with this cheap model and a peak memory as above ({grow:+.2f} GB from a quarter of the area to the whole)")
     if rate_area: print(f"  (with the throughput rows' model at their {rate_area:.3f} km2/s: about {ten / rate_area / 86400:.1f} days)")
 
 
