@@ -278,8 +278,8 @@ def throughput(a) -> dict:
     n = {"run": 0}
     def products():
         n["run"] += 1
-        rec, table = source_products(fn, src, tmp/f"p{n['run']}", tasks=fn.tasks, channels=channels, **kw)
-        _sync(dev); n["table"] = table
+        rec, _ = source_products(fn, src, tmp/f"p{n['run']}", tasks=fn.tasks, channels=channels, table=False, **kw)   # as predict for one period
+        _sync(dev); n["counts"] = rec["counts"]
     def raster():
         n["run"] += 1
         predict_raster(fn, src, tmp/f"r{n['run']}", channels_out=channels, **kw); _sync(dev)
@@ -292,7 +292,7 @@ def throughput(a) -> dict:
         for r in range(a.repeat):                                          # interleaved: each round sees the same machine
             for name, run in todo: rows[name].append(_timed(run))
             print(f"  round {r + 1}/{a.repeat}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in rows.items()), file=sys.stderr, flush=True)
-        counts = n["table"]["category"].value_counts().sort_index().to_dict()
+        counts = n["counts"]
     finally: shutil.rmtree(tmp, ignore_errors=True)
     best = {k: min(v) for k, v in rows.items()}
     return {"what": f"synthetic {a.side} x {a.side} px", "km2": km2, "windows": len(wins), "best": best, "all": rows,

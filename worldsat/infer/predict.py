@@ -525,29 +525,29 @@ def predict(model, # a run folder of `worldsat train` (or model.pt), a checkpoin
     from worldsat.infer import products as P
     record = {"model": info["name"], "sha256": info["sha256"], "aoi": a.geometry.wkt, "crs": cell.crs.to_string(), "start": start, "end": end,
               "times": k, "tasks": [t["name"] for t in chosen], "channels": channels, "worldsat_version": worldsat.__version__, "periods": []}
-    tables, stac = {}, []
+    stac, before, record["changes"] = [], None, []
     satlas_tiles = sorted({tuple(int(v) for v in c.id.split("_")[1:]) for c in mercator_tiles(a)})       # zoom-13 tiles of the AOI
     for lab, s_, e_ in spans:
         src, ids, picks = sources[lab]
         prov = {"model": info["name"], "weights_sha256": info["sha256"] or "", "period": lab, "start": s_, "end": e_, "scenes": ids,
                 "images_per_place": k, "worldsat_version": worldsat.__version__, "created": pd.Timestamp.now("UTC").isoformat(timespec="seconds")}
-        rec, tables[lab] = source_products(fn, src, out, tasks=chosen, channels=channels, period=lab, provenance=prov, satlas_tiles=satlas_tiles,
-                                           size=size, overlap=overlap, batch_size=batch_size, threshold=threshold, min_area=min_area,
-                                           min_length=min_length, device=device, amp=amp, progress=progress,
-                                           table=len(spans) > 1)   # the tables only where changes need them
+        rec, table = source_products(fn, src, out, tasks=chosen, channels=channels, period=lab, provenance=prov, satlas_tiles=satlas_tiles,
+                                     size=size, overlap=overlap, batch_size=batch_size, threshold=threshold, min_area=min_area,
+                                     min_length=min_length, device=device, amp=amp, progress=progress,
+                                     table=len(spans) > 1)   # a table only where changes need it
         for task, rs in rec["rasters"].items():
             for kind, p in rs.items(): stac.append({"path": p, "kind": kind, "title": f"{task} {kind} {lab}", "period": lab, "start": s_, "end": e_})
         stac.append({"path": rec["vectors"], "kind": "vectors", "title": f"vector products {lab}", "period": lab, "start": s_, "end": e_})
         stac.append({"path": str(out/lab/"satlas"), "kind": "satlas", "title": f"Satlas vector.json tiles {lab}", "period": lab, "start": s_, "end": e_})
         record["periods"].append({"label": lab, "start": s_, "end": e_, "scenes": ids, "places": len(picks), **rec})
-    record["changes"] = []
-    labs = [l for l, _, _ in spans]
-    for before, after in zip(labs, labs[1:]):
-        ch = P.changes(tables[before], tables[after]) if len(tables[before]) or len(tables[after]) else _empty(cell.crs).assign(change=pd.Series([], dtype=object))
-        (out/"changes").mkdir(exist_ok=True)
-        p = P.write_geoparquet(ch, out/"changes"/f"{before}_{after}.parquet", provenance={"before": before, "after": after, "model": info["name"]})
-        record["changes"].append({"before": before, "after": after, "path": str(p),
-                                  "counts": {str(c): int(n) for c, n in ch["change"].value_counts().sort_index().items()} if len(ch) else {}})
+        if before is not None:                 # the changes from the period before: only two periods' tables are ever held
+            b_lab, b_table = before
+            ch = P.changes(b_table, table) if len(b_table) or len(table) else _empty(cell.crs).assign(change=pd.Series([], dtype=object))
+            (out/"changes").mkdir(exist_ok=True)
+            p = P.write_geoparquet(ch, out/"changes"/f"{b_lab}_{lab}.parquet", provenance={"before": b_lab, "after": lab, "model": info["name"]})
+            record["changes"].append({"before": b_lab, "after": lab, "path": str(p),
+                                      "counts": {str(c): int(n) for c, n in ch["change"].value_counts().sort_index().items()} if len(ch) else {}})
+        before = (lab, table) if table is not None else None
     record["stac"] = str(P.write_stac(stac, out, title=f"{Path(str(info['name'])).name} over {a.name} ({start} to {end})"))
     record["empty"] = all(p["empty"] for p in record["periods"])
     record["seconds"] = round(time.time() - t0, 1)
