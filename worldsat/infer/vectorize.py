@@ -267,6 +267,14 @@ class _Sets:
         ra, rb = self.find(a), self.find(b)
         if ra != rb: self.up[max(ra, rb)] = min(ra, rb)
 
+def _polygon_args(probs, categories, threshold, min_area, simplify, block) -> tuple:
+    "The polygon vectorizer's inputs, checked: (raster, mode, pairs, threshold, min_area, tolerance, block)."
+    x = _raster(probs, "probs")
+    mode, pairs = _select(x, categories, "probs")
+    t, min_area = _threshold(threshold), _whole("min_area", min_area, 1)
+    tol, block = _number("simplify", simplify), _whole("block", block, 8)
+    return x, mode, pairs, t, min_area, tol, block
+
 def polygon_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
                   categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
                   threshold:float=0.5, # a pixel belongs to a category when its probability is >= this
@@ -278,13 +286,10 @@ def polygon_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks
     """`vectorize_polygons` a row of blocks at a time: an iterator over product tables, one of the regions each row of
     blocks finished (those reaching no further down) and a last one of the rest, so that the polygons of an area larger
     than memory can be written as they come and leave. The inputs are checked at the call, before any part."""
-    x = _raster(probs, "probs")
-    mode, pairs = _select(x, categories, "probs")
-    t, min_area = _threshold(threshold), _whole("min_area", min_area, 1)
-    tol, block = _number("simplify", simplify), _whole("block", block, 8)
-    return _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress)
+    return _polygon_parts(*_polygon_args(probs, categories, threshold, min_area, simplify, block), progress, True)
 
-def _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress):
+def _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress, stream:bool):
+    "The polygons: one part per row of blocks that finished some when `stream`, else all of them in one part at the end."
     H, W = x.shape[1:]
     tr = x.rio.transform()
     rows, pieces, sets, nid = [], {}, _Sets(), 1
@@ -342,7 +347,7 @@ def _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress):
         if c1 == W and r1 < H:   # a row of blocks done: regions that reach no further down are whole, and leave memory
             live = {sets.find(int(i)) for ids in above.values() for i in np.unique(ids) if i > 0}
             join(lambda root: root not in live)
-            if rows: yield part()
+            if stream and rows: yield part()
     join(lambda root: True)
     yield part()
 
@@ -361,7 +366,7 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
                        progress:bool=False, # show a progress bar over the blocks
                       ) -> gpd.GeoDataFrame:
     "Polygons of the 4-connected regions of each category, block by block; regions crossing block seams come out whole."
-    return _concat(polygon_parts(probs, categories, threshold, min_area, simplify, block, progress))
+    return next(_polygon_parts(*_polygon_args(probs, categories, threshold, min_area, simplify, block), progress, False))
 
 
 # %% ../../nbs/42_infer.vectorize.ipynb #14d3b871
@@ -487,6 +492,14 @@ def _stroke_window(x:xr.DataArray, mode:str, pairs:list, t:float, blk:tuple, mos
         if need <= halo or whole: return layers, R0, C0
         halo = need
 
+def _polyline_args(probs, categories, threshold, min_length, simplify, block) -> tuple:
+    "The line vectorizer's inputs, checked: (raster, mode, pairs, threshold, min_length, tolerance, block)."
+    x = _raster(probs, "probs")
+    mode, pairs = _select(x, categories, "probs")
+    t, min_length = _threshold(threshold), _number("min_length", min_length)
+    tol, block = _number("simplify", simplify), _whole("block", block, 8)
+    return x, mode, pairs, t, min_length, tol, block
+
 def polyline_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
                    categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
                    threshold:float=0.5, # a pixel is on a line when its probability is >= this
@@ -497,13 +510,10 @@ def polyline_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or mask
                   ):
     """`vectorize_polylines` a row of blocks at a time: an iterator over product tables, one of the lines each row of
     blocks finished and a last one of the lines that crossed block seams (joined). The inputs are checked at the call."""
-    x = _raster(probs, "probs")
-    mode, pairs = _select(x, categories, "probs")
-    t, min_length = _threshold(threshold), _number("min_length", min_length)
-    tol, block = _number("simplify", simplify), _whole("block", block, 8)
-    return _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress)
+    return _polyline_parts(*_polyline_args(probs, categories, threshold, min_length, simplify, block), progress, True)
 
-def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress):
+def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress, stream:bool):
+    "The lines: one part per row of blocks that finished some when `stream`, then the joined rest; else all in one part at the end."
     H, W = x.shape[1:]
     tr = x.rio.transform()
     rows, held = [], {}
@@ -546,7 +556,7 @@ def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress):
                 held.setdefault(cat, []).append((e[ew], vk[used], vp[used], vc[used]))
             for xy in _merge_edges(e[~ew]):
                 finish(cat, xy, pkey(xy), vk, vp, vc)
-        if c1 == W and r1 < H and rows: yield part()   # a row of blocks done: its finished lines leave
+        if stream and c1 == W and r1 < H and rows: yield part()   # a row of blocks done: its finished lines leave
     for cat, parts in held.items():
         vk = np.concatenate([q[1] for q in parts])
         vk, i = np.unique(vk, return_index=True)  # a pixel seen by two blocks has the same numbers in both
@@ -564,7 +574,7 @@ def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or
                         progress:bool=False, # show a progress bar over the blocks
                        ) -> gpd.GeoDataFrame:
     "Centre lines of each category's strokes (skeletonized), block by block, joined across block seams and simplified."
-    return _concat(polyline_parts(probs, categories, threshold, simplify, min_length, block, progress))
+    return next(_polyline_parts(*_polyline_args(probs, categories, threshold, min_length, simplify, block), progress, False))
 
 # %% ../../nbs/42_infer.vectorize.ipynb #9705fa45
 STATS = ("mean", "median", "majority", "max")
