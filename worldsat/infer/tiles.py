@@ -382,20 +382,23 @@ def _read(source:xr.DataArray, wins:list, times:list|None=None, pad:int|None=Non
     if pad is not None: parts = [np.concatenate([p, np.full((pad - len(p),) + p.shape[1:], np.nan, np.float32)]) if len(p) < pad else p for p in parts]
     return np.stack(parts)
 
-_FINISH_VALUES = 1 << 24   # values of the sums read at a time when the run is finished (float64: 128 MB)
+_FINISH_VALUES = 1 << 21   # values of the sums read at a time when the run is finished (float64: 16 MB)
 
 def _finish(root, K, H, W, chunk, dtype):
-    """prediction = sum / weight, in blocks of whole chunks of at most about 16 M values, whatever the raster's width
-    (integers rounded and clipped to the dtype)."""
+    """prediction = sum / weight, in blocks of whole chunks of at most about 2 M values, whatever the raster's width,
+    divided in place (integers rounded and clipped to the dtype): the memory it takes does not grow with the raster."""
     cols = chunk * max(1, _FINISH_VALUES // max(1, K * chunk * chunk))
     for r in range(0, H, chunk):
         for c in range(0, W, cols):
-            s, w = root["sum"][:, r:r + chunk, c:c + cols], root["weight"][r:r + chunk, c:c + cols]
-            v = np.where(w > 0, s / np.where(w > 0, w, 1), np.nan)
+            s, w = np.asarray(root["sum"][:, r:r + chunk, c:c + cols], np.float64), root["weight"][r:r + chunk, c:c + cols]
+            if not s.flags.writeable: s = s.copy()
+            ok = w > 0
+            np.divide(s, w, out=s, where=ok[None])
+            s[:, ~ok] = np.nan
             if np.issubdtype(dtype, np.integer):
                 info = np.iinfo(dtype)
-                v = np.clip(np.round(np.nan_to_num(v)), info.min, info.max)
-            root["prediction"][:, r:r + chunk, c:c + cols] = v.astype(dtype)
+                np.clip(np.round(np.nan_to_num(s, copy=False), out=s), info.min, info.max, out=s)
+            root["prediction"][:, r:r + chunk, c:c + cols] = s.astype(dtype)
 
 def open_prediction(out) -> xr.DataArray:
     "A finished run's prediction as a lazy (band, y, x) DataArray (dask over the Zarr store), with its CRS and transform."
