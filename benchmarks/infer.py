@@ -64,6 +64,7 @@ ratios are more stable than the seconds.
     python benchmarks/infer.py                         # CPU: 384 px area, 1 image, resnet18, 128 px windows; memory: 400 km2
     python benchmarks/infer.py --quick                 # under a minute: 192 px, one round; memory on 36 km2
     python benchmarks/infer.py --times 4               # a multi-image model (4 images per place, as Satlas)
+    python benchmarks/infer.py --breakdown --skip-memory   # also where the products row's time goes (forward, tiling, COGs, vectors)
     python benchmarks/infer.py --device cuda --side 2048 --size 256 --batch-size 16 --area-km2 20000
     python benchmarks/infer.py --aoi 1.605,48.220,1.635,48.240 --skip-memory      # a real area of the sample world
     python benchmarks/infer.py --skip-throughput --ram-gb 2           # 10x RAM, as on a 2 GB machine: 10417 km2, ~7 min
@@ -298,6 +299,48 @@ def throughput(a) -> dict:
     return {"what": f"synthetic {a.side} x {a.side} px", "km2": km2, "windows": len(wins), "best": best, "all": rows,
             "counts": {str(k): int(v) for k, v in counts.items()}}
 
+def breakdown(a) -> dict:
+    """Where the products row's time goes, once each on the throughput rows' source and model: the forward pass's CPU
+    use (process CPU seconds over wall seconds), the tiling (`predict_raster`), then on its run the COGs of every task
+    and the vectors of every task with their properties (`source_products`' parts, one after another here)."""
+    import torch
+    from worldsat.infer import predict as P
+    from worldsat.infer.tiles import predict_raster, open_prediction, windows
+    dev, amp = torch.device(a.device), a.device.startswith("cuda")
+    net = make_model(a.arch, a.times, a.fpn).to(dev)
+    src = synthetic_source(a.side, a.times, in_memory=True)
+    batches = _window_batches(src, windows(a.side, a.side, a.size, a.overlap), a.batch_size, dev)
+    calibrate(net, batches[0][:2])
+    fn, channels = P.model_raster_fn(net)
+    fn = fn.to(dev).eval()
+    forward = _forward_fn(net, batches, dev, amp)
+    forward()                                                             # warm
+    c0, t0 = time.process_time(), time.perf_counter(); forward(); cpu, fwd = time.process_time() - c0, time.perf_counter() - t0
+    tmp = Path(tempfile.mkdtemp(prefix="worldsat-bench-parts-"))
+    try:
+        kw = dict(size=a.size, overlap=a.overlap, batch_size=a.batch_size, device=dev, amp=amp, progress=False)
+        predict_raster(fn, synthetic_source(a.size, a.times, in_memory=True), tmp/"warm", channels_out=channels, **kw)
+        t = time.perf_counter(); run = predict_raster(fn, src, tmp/"run", channels_out=channels, **kw); _sync(dev); raster = time.perf_counter() - t
+        pred = open_prediction(run)
+        crs = pred.rio.crs.to_wkt()
+        sub = lambda t: pred.sel(band=[c for c in channels if c == t["name"] or c.startswith(t["name"] + ":")])
+        t = time.perf_counter()
+        for task in fn.tasks: P._task_rasters(task, sub(task), tmp, {})
+        cogs = time.perf_counter() - t
+        t = time.perf_counter()
+        for task in fn.tasks:
+            for part in P._task_vectors(task, sub(task), 0.5, 4, 4):
+                if len(part): P._attach(P._table([part], crs, "all"), fn.tasks, pred)
+        vectors = time.perf_counter() - t
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return {"forward": fwd, "cores": cpu / fwd, "raster": raster, "cogs": cogs, "vectors": vectors}
+
+def report_breakdown(b:dict):
+    print(f"  breakdown (one run each): the forward pass {b['forward']:.2f} s using {b['cores']:.2f} CPU cores on average; "
+          f"predict_raster {b['raster']:.2f} s; then the COGs {b['cogs']:.2f} s and the vectors with their properties {b['vectors']:.2f} s "
+          f"(in the products row the COGs are written in a thread beside the vectors). The goal leaves "
+          f"{b['forward'] / 0.9 - b['forward']:.2f} s beyond the forward pass for all of it.")
+
 def real_area(a) -> dict:
     "predict() on a real area of the sample world, timed whole, beside the forward pass over the same windows."
     import torch
@@ -457,6 +500,7 @@ def main(argv=None):
     p.add_argument("--mem-times", type=int, default=4, help="images per place of the memory test's source (default: 4)")
     p.add_argument("--mem-window", type=int, default=256, help="window side of the memory test in px (default: 256; 4 per batch)")
     p.add_argument("--quick", action="store_true", help="under a minute: --side 192 (4 windows), --repeat 1, no raster row, --area-km2 36")
+    p.add_argument("--breakdown", action="store_true", help="after the throughput rows, time the products row's parts once each (synthetic area only)")
     p.add_argument("--skip-throughput", action="store_true", help="only the memory test")
     p.add_argument("--skip-memory", action="store_true", help="only the throughput rows")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -482,6 +526,7 @@ def main(argv=None):
         label = "predict" if a.aoi else "products"
         report_rates(r, a, label)
         rate = r["km2"] / r["best"][label]
+        if a.breakdown and not a.aoi: report_breakdown(breakdown(a))
     if not a.skip_memory:
         tmp = Path(tempfile.mkdtemp(prefix="worldsat-bench-mem-"))
         cg, how = (None, None)
