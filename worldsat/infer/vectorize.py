@@ -492,6 +492,21 @@ def _stroke_window(x:xr.DataArray, mode:str, pairs:list, t:float, blk:tuple, mos
         if need <= halo or whole: return layers, R0, C0
         halo = need
 
+def _held(parts:list) -> tuple:
+    "Pieces held at seams, of one category, as one set: their edges, and their pixels' keys (sorted), probabilities and places."
+    e = np.concatenate([q[0] for q in parts])
+    vk, i = np.unique(np.concatenate([q[1] for q in parts]), return_index=True)   # a pixel seen by two blocks has the same numbers in both
+    return e, vk, np.concatenate([q[2] for q in parts])[i], np.concatenate([q[3] for q in parts])[i]
+
+def _reaching(e:np.ndarray, W:int, row:int) -> np.ndarray:
+    "Which edges (r, c, r2, c2) belong to a line (edges joined through shared pixels) with a pixel at `row` or below."
+    ends = np.r_[e[:, :2], e[:, 2:]]
+    _, inv = np.unique(ends[:, 0].astype(np.int64) * W + ends[:, 1], return_inverse=True)
+    m = len(e)
+    n, comp = connected_components(coo_matrix((np.ones(m), (inv[:m], inv[m:])), shape=(inv.max() + 1,) * 2), directed=False)
+    low = np.zeros(n, bool); low[comp[inv[ends[:, 0] >= row]]] = True
+    return low[comp[inv[:m]]]
+
 def _polyline_args(probs, categories, threshold, min_length, simplify, block) -> tuple:
     "The line vectorizer's inputs, checked: (raster, mode, pairs, threshold, min_length, tolerance, block)."
     x = _raster(probs, "probs")
@@ -556,13 +571,19 @@ def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress, stream:
                 held.setdefault(cat, []).append((e[ew], vk[used], vp[used], vc[used]))
             for xy in _merge_edges(e[~ew]):
                 finish(cat, xy, pkey(xy), vk, vp, vc)
-        if stream and c1 == W and r1 < H and rows: yield part()   # a row of blocks done: its finished lines leave
+        if c1 == W and r1 < H:   # a row of blocks done: pieces held at seams that reach no further down are whole lines
+            for cat in [k for k, v in held.items() if v]:
+                e, vk, vp, vc = _held(held[cat])
+                low = _reaching(e, W, r1 - 1)
+                for xy in _merge_edges(e[~low]): finish(cat, xy, pkey(xy), vk, vp, vc)
+                el = e[low].astype(np.int64)
+                keep = np.isin(vk, np.r_[el[:, 0] * W + el[:, 1], el[:, 2] * W + el[:, 3]])
+                held[cat] = [(e[low], vk[keep], vp[keep], vc[keep])] if low.any() else []
+            if stream and rows: yield part()   # and the lines finished in this row leave
     for cat, parts in held.items():
-        vk = np.concatenate([q[1] for q in parts])
-        vk, i = np.unique(vk, return_index=True)  # a pixel seen by two blocks has the same numbers in both
-        vp, vc = np.concatenate([q[2] for q in parts])[i], np.concatenate([q[3] for q in parts])[i]
-        for xy in _merge_edges(np.concatenate([q[0] for q in parts])):
-            finish(cat, xy, pkey(xy), vk, vp, vc)
+        if not parts: continue
+        e, vk, vp, vc = _held(parts)
+        for xy in _merge_edges(e): finish(cat, xy, pkey(xy), vk, vp, vc)
     yield part()
 
 def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
