@@ -6,7 +6,7 @@ Docs: https://worldsat.github.io/worldsat/infer.vectorize.html.md"""
 
 # %% ../../nbs/42_infer.vectorize.ipynb #ac2f25eb
 from __future__ import annotations
-import math
+import gc, math
 from numbers import Real
 
 import numpy as np
@@ -114,11 +114,13 @@ def _select(x:xr.DataArray, categories, what:str) -> tuple:
 # ---- blocks
 def _blocks(H:int, W:int, block:int, desc:str="", show:bool=False):
     """The blocks (r0, c0, r1, c1) in row-major order, with a progress bar when `show`. Each row of blocks after the
-    first starts by handing the memory the last row freed back to the system (`release_memory`): over a large area the
-    resident size then follows what the vectorizer holds, not everything it has ever allocated."""
+    first starts by collecting the last row's cyclic garbage (dask's graphs of its reads, among others: left to the
+    collector's own pace, it piles up with the number of blocks) and handing the memory freed back to the system
+    (`release_memory`): over a large area the resident size then follows what the vectorizer holds, not everything it
+    has ever allocated."""
     out = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
     for b in (_progress(out, desc=desc, disable=not show) if show else out):
-        if b[0] > 0 and b[1] == 0: release_memory()
+        if b[0] > 0 and b[1] == 0: gc.collect(); release_memory()
         yield b
 
 def _read(x:xr.DataArray, bands:list, r0, c0, r1, c1, halo:int=0) -> tuple:
