@@ -26,8 +26,9 @@ from skimage.morphology import skeletonize
 from ..core import InvalidInput, UnknownName, progress as _progress, release_memory
 
 # %% auto #0
-__all__ = ['COLUMNS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points', 'polygon_parts',
-           'vectorize_polygons', 'merge_polygons', 'polyline_parts', 'vectorize_polylines', 'attach_properties']
+__all__ = ['COLUMNS', 'COLLECT_ROWS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points',
+           'polygon_parts', 'vectorize_polygons', 'merge_polygons', 'polyline_parts', 'vectorize_polylines',
+           'attach_properties']
 
 # %% ../../nbs/42_infer.vectorize.ipynb #f1a449a0
 COLUMNS = ["category", "geometry", "score", "properties", "label_type"]
@@ -112,15 +113,19 @@ def _select(x:xr.DataArray, categories, what:str) -> tuple:
     return ("mask" if x.dtype.kind == "b" else "prob"), pairs
 
 # ---- blocks
+COLLECT_ROWS = 256  # rows of pixels between two garbage collections of the vectorizers
+
 def _blocks(H:int, W:int, block:int, desc:str="", show:bool=False):
-    """The blocks (r0, c0, r1, c1) in row-major order, with a progress bar when `show`. Each row of blocks after the
-    first starts by collecting the last row's cyclic garbage (dask's graphs of its reads, among others: left to the
-    collector's own pace, it piles up with the number of blocks) and handing the memory freed back to the system
-    (`release_memory`): over a large area the resident size then follows what the vectorizer holds, not everything it
-    has ever allocated."""
+    """The blocks (r0, c0, r1, c1) in row-major order, with a progress bar when `show`. A row of blocks that starts
+    at least `COLLECT_ROWS` pixel rows after the last collection starts by collecting the cyclic garbage of the rows
+    before it (dask's graphs of their reads, among others: left to the collector's own pace, it piles up with the
+    number of blocks) and handing the memory freed back to the system (`release_memory`): over a large area the
+    resident size then follows what the vectorizer holds, not everything it has ever allocated. Counting pixel rows,
+    not rows of blocks, keeps small blocks from paying for a full collection each."""
     out = [(r0, c0, min(r0 + block, H), min(c0 + block, W)) for r0 in range(0, H, block) for c0 in range(0, W, block)]
+    last = 0
     for b in (_progress(out, desc=desc, disable=not show) if show else out):
-        if b[0] > 0 and b[1] == 0: gc.collect(); release_memory()
+        if b[1] == 0 and b[0] - last >= COLLECT_ROWS: gc.collect(); release_memory(); last = b[0]
         yield b
 
 def _read(x:xr.DataArray, bands:list, r0, c0, r1, c1, halo:int=0) -> tuple:
