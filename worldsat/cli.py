@@ -33,7 +33,7 @@ def _check_number(v, what:str, lo:float|None=None, hi:float|None=None, whole:boo
 def demo(out="worldsat-demo", site:str="beauce", start:str="2024-01-01", end:str="2024-12-31",
          max_cloud:float=30.0, seed:int=0, quiet:bool=False,
          sr_epochs:int=30, # epochs of the SR model (0: skip the super-resolution step)
-         products_epochs:int=20, # epochs of the small multi-task model whose map products end the demo (0: skip that step)
+         products_epochs:int=120, # epochs of the small multi-task model whose map products end the demo (0: skip that step)
         ) -> dict:
     "Run the demo; returns the paths it wrote."
     import geopandas as gpd
@@ -446,7 +446,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--max-cloud", type=float, default=30.0, help="highest scene cloud cover in %% (default: 30)")
     d.add_argument("--seed", type=int, default=0, help="seed of the sample world (default: 0)")
     d.add_argument("--sr-epochs", type=int, default=30, help="epochs of the demo's SR model; 0 skips super-resolution (default: 30)")
-    d.add_argument("--products-epochs", type=int, default=20, help="epochs of the demo's multi-task model; 0 skips the map products (default: 20)")
+    d.add_argument("--products-epochs", type=int, default=120, help="epochs of the demo's multi-task model; 0 skips the map products (default: 120)")
     d.set_defaults(func=_cmd_demo)
     s = sub.add_parser("sample", help="build or locate the sample world",
                        description="Build the sample world (or find the cached copy) and print where its catalog.json is.")

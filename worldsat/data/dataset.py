@@ -530,11 +530,14 @@ def _write_zarr(ds:xr.Dataset, folder:Path) -> dict:
     import zarr
     files = {}
     ds.to_zarr(zarr.storage.MemoryStore(store_dict=files), mode="w", zarr_format=2, consolidated=True)
-    sums = {}
+    sums, root, made = {}, inside(folder, what="Zarr store"), set()
     for key in sorted(files):
         data = files[key].to_bytes()
-        f = inside(folder, *key.split("/"), what="Zarr key")
-        f.parent.mkdir(parents=True, exist_ok=True)
+        parts = key.split("/")
+        if any(p in ("", ".", "..") for p in parts):   # checked by text, once per key: the folder is new, with no links in it
+            raise InvalidInput(f"Zarr key {key!r} leads outside {root}", fix="name variables without '/', '.' or '..' parts")
+        f = root.joinpath(*parts)
+        if f.parent not in made: f.parent.mkdir(parents=True, exist_ok=True); made.add(f.parent)
         f.write_bytes(data)
         sums[key] = hashlib.sha256(data).hexdigest()
     return sums

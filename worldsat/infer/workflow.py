@@ -116,7 +116,7 @@ def score_products(truth, # the true labels: GeoParquet path or GeoDataFrame (an
 # %% ../../nbs/46_infer.workflow.ipynb #131b8fe9
 def demo_products(out, # the folder of this step (created): data/, run/, products/, truth, baselines, scores.csv/.md, map.html
                   site:str="beauce", # the sample site: its west part trains the model, its east part is held out
-                  epochs:int=20, # training epochs of the small multi-task model
+                  epochs:int=120, # training epochs of the small multi-task model
                   seed:int=0, # the sample world's seed, the training's, the baseline's
                   say=print, # where the demo's lines go
                   quiet:bool=False, # no progress bars
@@ -130,7 +130,7 @@ def demo_products(out, # the folder of this step (created): data/, run/, product
     names = [s.name for s in SITES]
     if site not in names: raise UnknownName(f"unknown sample site {site!r}", fix=f"use one of {names}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise InvalidInput(f"epochs={epochs!r} is not a whole number >= 1", fix="pass e.g. epochs=20")
+        raise InvalidInput(f"epochs={epochs!r} is not a whole number >= 1", fix="pass e.g. epochs=120")
     if isinstance(train_share, bool) or not isinstance(train_share, (int, float)) or not 0.2 <= train_share <= 0.8:
         raise InvalidInput(f"train_share={train_share!r} is not a share from 0.2 to 0.8", fix="pass e.g. train_share=0.6")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
@@ -196,8 +196,8 @@ def demo_products(out, # the folder of this step (created): data/, run/, product
         f, b = float(np.nan_to_num(r.f1)), float(np.nan_to_num(r.baseline_f1))
         verdict = "better than the baseline" if f > b else "no better than the baseline"
         say(f"      {what[lt]:<40} F1 {f:.2f}, baseline {b:.2f}: {verdict}")
-    say(f"      (a {epochs}-epoch model from random weights on {len(idx)} small samples, a 10 m image: turbines and roads of one or two "
-        f"pixels are beyond it; the table is {out/'scores.md'})")
+    say(f"      (a {epochs}-epoch model from random weights on {len(idx)} small samples of one 10 m image; turbines and roads are one or "
+        f"two pixels wide, and the held-out part has {int((truth.category == 'wind_turbine').sum())} turbines; the table is {out/'scores.md'})")
     # ---- 5. the map
     say("[5/5] the map: products over the held-out part, truth matched / missed / false ...")
     m = product_map(per["vectors"], rasters=[cog], truth=out/"truth.parquet")
