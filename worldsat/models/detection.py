@@ -192,7 +192,7 @@ class DetectHead(nn.Module):
             fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25,
             bbox_reg_weights=None, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100)
         self.loss_parts = {}
-        self.scale_samples = True   # False: SatlasPretrain's fixed counts (256 anchors, 512 RoIs, 2000 proposals) per image, whatever its size
+        self.scale_samples = True   # False: SatlasPretrain's fixed 256 anchors and 512 RoIs per image, whatever its size
 
     def _sample_sizes(self, image_size):
         """Anchors (RPN) and proposals (RoI heads) sampled per training image: SatlasPretrain's 256 and 512 for a 512 x 512
@@ -202,18 +202,9 @@ class DetectHead(nn.Module):
         area = image_size[0] * image_size[1] / 512 ** 2
         return max(32, round(256 * area)), max(32, round(512 * area))
 
-    def _proposals(self, image_size) -> int:
-        """Proposals kept per image (and per FPN level before their NMS) at test time: SatlasPretrain's 2000 for a 512 x
-        512 image, in proportion to the area for other sizes, and at least twice the detections an image may return.
-        A 128-px window then keeps 200 instead of about 900, and its box head (an MLP on every proposal) costs a
-        quarter as much; on the demo's trained model the turbines found were the same."""
-        if not self.scale_samples: return 2000
-        return max(2 * self.roi_heads.detections_per_img, round(2000 * image_size[0] * image_size[1] / 512 ** 2))
-
     def _rcnn(self, features, image_size, targets=None):
         maps, images = _levels(features), _image_list(features, image_size)
         self.rpn.fg_bg_sampler.batch_size_per_image, self.roi_heads.fg_bg_sampler.batch_size_per_image = self._sample_sizes(image_size)
-        self.rpn._pre_nms_top_n["testing"] = self.rpn._post_nms_top_n["testing"] = self._proposals(image_size)
         proposals, rpn_losses = self.rpn(images, maps, targets)
         detections, roi_losses = self.roi_heads(maps, proposals, images.image_sizes, targets)
         return detections, {**rpn_losses, **roi_losses}
