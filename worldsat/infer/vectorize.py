@@ -274,13 +274,15 @@ class _Sets:
         ra, rb = self.find(a), self.find(b)
         if ra != rb: self.up[max(ra, rb)] = min(ra, rb)
 
-def _polygon_args(probs, categories, threshold, min_area, simplify, block) -> tuple:
-    "The polygon vectorizer's inputs, checked: (raster, mode, pairs, threshold, min_area, tolerance, block)."
+def _vector_args(probs, categories, threshold, least:tuple, simplify, block) -> tuple:
+    """The polygon and line vectorizers' inputs, checked in order: (raster, mode, pairs, threshold, least, tolerance,
+    block). `least` is ("min_area", value), a whole number of pixels >= 1, or ("min_length", value), a number >= 0."""
     x = _raster(probs, "probs")
     mode, pairs = _select(x, categories, "probs")
-    t, min_area = _threshold(threshold), _whole("min_area", min_area, 1)
+    name, v = least
+    t, v = _threshold(threshold), (_whole(name, v, 1) if name == "min_area" else _number(name, v))
     tol, block = _number("simplify", simplify), _whole("block", block, 8)
-    return x, mode, pairs, t, min_area, tol, block
+    return x, mode, pairs, t, v, tol, block
 
 def polygon_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
                   categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
@@ -293,7 +295,7 @@ def polygon_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks
     """`vectorize_polygons` a row of blocks at a time: an iterator over product tables, one of the regions each row of
     blocks finished (those reaching no further down) and a last one of the rest, so that the polygons of an area larger
     than memory can be written as they come and leave. The inputs are checked at the call, before any part."""
-    return _polygon_parts(*_polygon_args(probs, categories, threshold, min_area, simplify, block), progress, True)
+    return _polygon_parts(*_vector_args(probs, categories, threshold, ("min_area", min_area), simplify, block), progress, True)
 
 def _polygon_parts(x, mode, pairs, t, min_area, tol, block, progress, stream:bool):
     "The polygons: one part per row of blocks that finished some when `stream`, else all of them in one part at the end."
@@ -373,7 +375,7 @@ def vectorize_polygons(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or 
                        progress:bool=False, # show a progress bar over the blocks
                       ) -> gpd.GeoDataFrame:
     "Polygons of the 4-connected regions of each category, block by block; regions crossing block seams come out whole."
-    return next(_polygon_parts(*_polygon_args(probs, categories, threshold, min_area, simplify, block), progress, False))
+    return next(_polygon_parts(*_vector_args(probs, categories, threshold, ("min_area", min_area), simplify, block), progress, False))
 
 
 # %% ../../nbs/42_infer.vectorize.ipynb #14d3b871
@@ -514,14 +516,6 @@ def _reaching(e:np.ndarray, W:int, row:int) -> np.ndarray:
     low = np.zeros(n, bool); low[comp[inv[ends[:, 0] >= row]]] = True
     return low[comp[inv[:m]]]
 
-def _polyline_args(probs, categories, threshold, min_length, simplify, block) -> tuple:
-    "The line vectorizer's inputs, checked: (raster, mode, pairs, threshold, min_length, tolerance, block)."
-    x = _raster(probs, "probs")
-    mode, pairs = _select(x, categories, "probs")
-    t, min_length = _threshold(threshold), _number("min_length", min_length)
-    tol, block = _number("simplify", simplify), _whole("block", block, 8)
-    return x, mode, pairs, t, min_length, tol, block
-
 def polyline_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or masks, or one band of class codes; with a CRS
                    categories=None, # bands to vectorize (None: all) or {band: name}; class codes: [names of 1..N] or {code: name}
                    threshold:float=0.5, # a pixel is on a line when its probability is >= this
@@ -532,7 +526,7 @@ def polyline_parts(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or mask
                   ):
     """`vectorize_polylines` a row of blocks at a time: an iterator over product tables, one of the lines each row of
     blocks finished and a last one of the lines that crossed block seams (joined). The inputs are checked at the call."""
-    return _polyline_parts(*_polyline_args(probs, categories, threshold, min_length, simplify, block), progress, True)
+    return _polyline_parts(*_vector_args(probs, categories, threshold, ("min_length", min_length), simplify, block), progress, True)
 
 def _polyline_parts(x, mode, pairs, t, min_length, tol, block, progress, stream:bool):
     "The lines: one part per row of blocks that finished some when `stream`, then the joined rest; else all in one part at the end."
@@ -602,7 +596,7 @@ def vectorize_polylines(probs:xr.DataArray, # (band, y, x) probabilities 0..1 or
                         progress:bool=False, # show a progress bar over the blocks
                        ) -> gpd.GeoDataFrame:
     "Centre lines of each category's strokes (skeletonized), block by block, joined across block seams and simplified."
-    return next(_polyline_parts(*_polyline_args(probs, categories, threshold, min_length, simplify, block), progress, False))
+    return next(_polyline_parts(*_vector_args(probs, categories, threshold, ("min_length", min_length), simplify, block), progress, False))
 
 # %% ../../nbs/42_infer.vectorize.ipynb #9705fa45
 STATS = ("mean", "median", "majority", "max")
