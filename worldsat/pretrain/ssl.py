@@ -175,7 +175,10 @@ class MultispectralAugment(nn.Module):
         if not isinstance(size, (int, np.integer)) or size < 1: raise InvalidInput(f"augmentation size={size!r} is not a side in pixels", fix="pass e.g. size=64")
         for k, v in dict(flip=flip, rot90=rot90, jitter=jitter, blur=blur, channel_drop=channel_drop).items():
             if not 0 <= v <= 1: raise InvalidInput(f"augmentation {k}={v!r} is not a probability", fix="use a value in [0, 1]")
-        self.size, self.scale, self.seed = int(size), tuple(scale), int(seed)
+        try: lo, hi = (float(v) for v in scale)
+        except (TypeError, ValueError): lo = hi = float("nan")
+        if not 0 < lo <= hi <= 1: raise InvalidInput(f"augmentation scale={scale!r} is not a range of area shares", fix="pass (low, high) with 0 < low <= high <= 1, e.g. (0.4, 1.0)")
+        self.size, self.scale, self.seed = int(size), (lo, hi), int(seed)
         self.flip, self.rot90, self.brightness, self.contrast, self.jitter = flip, rot90, brightness, contrast, jitter
         self.blur_p, self.sigma, self.channel_drop = blur, tuple(sigma), channel_drop
         ks = max(3, int(0.1 * self.size) // 2 * 2 + 1)
@@ -412,6 +415,7 @@ class SSLConfig:
     arch:str = "resnet18" # the encoder (`worldsat.models.backbones` name)
     arch_kw:dict = field(default_factory=dict) # backbone options (timm keywords such as img_size, patch_size)
     method_kw:dict = field(default_factory=dict) # method options (e.g. {"queue": 65536}, {"n_local": 8})
+    augment_kw:dict = field(default_factory=dict) # options of the global views' `MultispectralAugment` (e.g. {"scale": [0.04, 0.25], "jitter": 0.5}); DINO's local crops keep theirs
     bands:list|None = None # channels of the data's recipe, in order (None: all)
     other:str|None = None # a second modality of the same locations (e.g. "ssl4eo:ROOT:s1")
     combine:str = "stack" # with `other`: "stack" or "cross" (one modality per view)
@@ -461,11 +465,13 @@ def _check_ssl_config(cfg:SSLConfig):
     for k in ("lr", "wd"):
         v = getattr(cfg, k)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0: raise bad(k, "is not a number >= 0", f"give {k} a finite number >= 0")
-    for k in ("arch_kw", "method_kw"):
+    for k in ("arch_kw", "method_kw", "augment_kw"):
         v = getattr(cfg, k)
         try: ok = isinstance(v, dict) and json.dumps(v, allow_nan=False) is not None
         except (TypeError, ValueError): ok = False
         if not ok: raise bad(k, "is not a plain mapping", "use text keys and numbers, text or lists as values")
+    if {"size", "seed"} & set(cfg.augment_kw):
+        raise bad("augment_kw", "sets the crop size or the seed", "set them with size= and seed=; augment_kw takes the other MultispectralAugment options")
     if cfg.combine not in ("stack", "cross"): raise bad("combine", "is not a way to join modalities", "use 'stack' or 'cross'")
     if cfg.schedule not in ("one-cycle", "constant"): raise bad("schedule", "is not a schedule", "use 'one-cycle' or 'constant'")
     if cfg.bands is not None and (not isinstance(cfg.bands, list) or not all(isinstance(b, str) for b in cfg.bands)):
@@ -510,12 +516,16 @@ def make_method(cfg:SSLConfig, bands:Sequence[str], size:int) -> SSLMethod:
     kw = {**kw, **cfg.method_kw}
     arch_kw = dict(cfg.arch_kw)
     seed = cfg.seed
-    glob = MultispectralAugment(size, seed=seed)
+    # MAE's own defaults: crops and flips only, as in its paper (the pixels it reconstructs stay as they are)
+    aug = {**(dict(scale=(0.2, 1.0), rot90=0, jitter=0, blur=0) if cls is MAE else {}), **cfg.augment_kw}
+    try: glob = MultispectralAugment(size, **aug, seed=seed)
+    except TypeError as e:
+        raise InvalidInput(f"augment_kw {cfg.augment_kw!r} does not fit MultispectralAugment ({e})",
+                           fix="use its options: scale, flip, rot90, brightness, contrast, jitter, blur, sigma, channel_drop") from None
     try:
         if cls is DINO:
             local = MultispectralAugment(cfg.local_size or max(8, round(size * 3 / 7)), scale=(0.05, 0.4), seed=seed + 1)
             return DINO(make_encoder(cfg.arch, bands, **arch_kw), glob, local, **kw)
-        if cls is MAE: glob = MultispectralAugment(size, scale=(0.2, 1.0), rot90=0, jitter=0, blur=0, seed=seed)
         return cls(make_encoder(cfg.arch, bands, **arch_kw), glob, **kw)
     except TypeError as e:
         raise InvalidInput(f"method_kw {cfg.method_kw!r} or arch_kw {cfg.arch_kw!r} do not fit {cfg.method!r} / {cfg.arch!r} ({e})",
