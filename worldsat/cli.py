@@ -737,7 +737,9 @@ DATA: a worldsat dataset with several timestamps per location (`worldsat build -
 folder as ssl4eo:ROOT[:MODALITY] (s2c, s2a or s1). The two views of a location come from two of its seasons.
 A run folder holds config.json, history.csv (one row per epoch), tensorboard/ (per step), checkpoints/last.pt and, at
 the end, encoder.pt (a worldsat checkpoint: weights, bands, normalization, provenance). Running the same command again
-on an unfinished run resumes it (--restart starts over)."""
+on an unfinished run resumes it (--restart starts over). Settings without a flag go in the --config file: method_kw,
+arch_kw, size, bands, other (S1 beside S2) and augment_kw, the augmentation of the views (e.g. augment_kw: {scale:
+[0.04, 0.25]} for crops of 4-25 % of the image's area; defaults in `worldsat.pretrain.ssl.MultispectralAugment`)."""
 
 def _weights_parser(sub):
     w = sub.add_parser("weights", help="published pretrained weights: list, show, download",
