@@ -177,10 +177,8 @@ def load_model(model, # a run folder of `worldsat train` (or its model.pt), a wo
         p = Path(model).expanduser()
         if isinstance(model, Path) or p.exists() or "/" in str(model) or "\\" in str(model) or p.suffix in (".pt", ".pth"):
             if not p.exists(): raise DataUnavailable(f"model {str(model)!r} does not exist", fix="pass a run folder of `worldsat train`, a checkpoint or a published name")
-            from worldsat.models.weights import load_checkpoint
-            f = p/"model.pt" if p.is_dir() else p          # a run folder's weights (as pretrain.multitask.load_run reads them, without importing fastai)
-            if not f.is_file(): raise DataUnavailable(f"run folder {str(model)!r} has no model.pt (the run has not finished)",
-                                                      fix="finish it: run the same `worldsat train` again on that folder (it resumes)")
+            from worldsat.models.weights import load_checkpoint, _run_checkpoint
+            f = _run_checkpoint(p, "model.pt", "train", "model")    # as pretrain.multitask.load_run finds it, without importing fastai
             net, ck = load_checkpoint(f)
             info.update(name=str(model), sha256=_sha256(f), times=(ck.get("extra") or {}).get("times"))
             rec = ck.get("normalization")

@@ -141,29 +141,29 @@ def _simple_layers(channels:int, n_out:int) -> nn.Sequential:
     return nn.Sequential(nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True)),
                          nn.Conv2d(channels, n_out, 3, padding=1))
 
-class SegmentHead(nn.Module):
-    "segment / polyline: per-pixel logits `(B, N+1, H, W)`, cross-entropy over the annotated pixels (`-1`: none)."
+def _class_loss(head:nn.Module, logits:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    "Cross-entropy of `logits` against class indices `t` (`-1`: none), averaged over the labelled ones; `t` checked against the head's classes."
+    _check_classes(t, head.n, head.task)
+    return F.cross_entropy(logits.float(), t, ignore_index=-1, reduction="sum") / (t >= 0).sum().clamp(min=1)
+
+class _PixelHead(nn.Module):
+    "A head of `n_outputs(task)` maps from the upsampled features through SatlasPretrain's SimpleHead."
     def __init__(self, task:dict, fpn_channels:int):
         super().__init__()
         self.task = check_task(task)
         self.n = n_outputs(self.task)
         self.layers = _simple_layers(fpn_channels, self.n)
 
+class SegmentHead(_PixelHead):
+    "segment / polyline: per-pixel logits `(B, N+1, H, W)`, cross-entropy over the annotated pixels (`-1`: none)."
     def forward(self, features, upsampled, image_size, targets=None):
         logits = self.layers(upsampled)
         if targets is None: return logits, None
         t = _dense(targets, self.task["name"], "class map", (logits.shape[0], *logits.shape[-2:])).to(logits.device, torch.long)
-        _check_classes(t, self.n, self.task)
-        ce = F.cross_entropy(logits.float(), t, ignore_index=-1, reduction="sum")
-        return logits, ce / (t >= 0).sum().clamp(min=1)
+        return logits, _class_loss(self, logits, t)
 
-class BinSegmentHead(nn.Module):
+class BinSegmentHead(_PixelHead):
     "bin_segment: one logit per class and pixel `(B, N, H, W)`; binary cross-entropy over the classes each sample annotates."
-    def __init__(self, task:dict, fpn_channels:int):
-        super().__init__()
-        self.task = check_task(task)
-        self.n = n_outputs(self.task)
-        self.layers = _simple_layers(fpn_channels, self.n)
 
     def forward(self, features, upsampled, image_size, targets=None):
         logits = self.layers(upsampled)
@@ -203,9 +203,7 @@ class ClassifyHead(nn.Module):
         logits = self.layer(features[-1].mean((-2, -1)))
         if targets is None: return logits, None
         t = _dense(targets, self.task["name"], "classes", logits.shape[:1]).to(logits.device, torch.long)
-        _check_classes(t, self.n, self.task)
-        ce = F.cross_entropy(logits.float(), t, ignore_index=-1, reduction="sum")
-        return logits, ce / (t >= 0).sum().clamp(min=1)
+        return logits, _class_loss(self, logits, t)
 
 # %% ../../nbs/34_models.multitask.ipynb #370886e1
 HEADS = {"segment": SegmentHead, "polyline": SegmentHead, "bin_segment": BinSegmentHead, "regress": RegressHead,

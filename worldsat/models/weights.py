@@ -205,6 +205,20 @@ def load_checkpoint(path, # a file written by `save_checkpoint`
             "config": cfg, "provenance": ckpt.get("provenance", {}), "extra": ckpt.get("extra", {})}
     return model, info
 
+def _run_checkpoint(run, # a run folder, or a checkpoint file
+                    name:str, # the checkpoint a finished run holds ('encoder.pt', 'model.pt')
+                    command:str, # the worldsat command whose runs these are ('pretrain', 'train')
+                    what:str) -> Path: # what `run` should be, for the message ('pretraining run')
+    "The checkpoint of a finished run folder, or `run` itself when it is a file; `DataUnavailable` saying what to do otherwise."
+    p = Path(run)
+    if p.is_dir():
+        if not (p/name).is_file():
+            raise DataUnavailable(f"run folder {str(run)!r} has no {name} (the run has not finished)",
+                                  fix=f"finish it: run the same `worldsat {command}` again on that folder (it resumes)")
+        return p/name
+    if not p.is_file(): raise DataUnavailable(f"no {what} at {str(run)!r}", fix=f"give a run folder of `worldsat {command}` or its {name}")
+    return p
+
 # %% ../../nbs/31_models.weights.ipynb #182ab73b
 def _is_state(d) -> bool:
     return isinstance(d, dict) and len(d) > 0 and all(isinstance(k, str) for k in d) and all(torch.is_tensor(v) for v in d.values())

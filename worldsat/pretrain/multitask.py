@@ -576,13 +576,8 @@ def train(data, # a worldsat dataset folder with labels (or {"train": Dataset, "
 def load_run(run, # a run folder of `train` (its model.pt), or a model.pt
              map_location="cpu") -> tuple:
     "`(model, info)` of a trained multi-task run; `info['extra']` has its tasks and images per sample."
-    p = Path(run)
-    if p.is_dir():
-        if not (p/"model.pt").is_file():
-            raise DataUnavailable(f"run folder {str(run)!r} has no model.pt (the run has not finished)",
-                                  fix="finish it: run the same `train` again on that folder (it resumes)")
-        p = p/"model.pt"
-    elif not p.is_file(): raise DataUnavailable(f"no multi-task run at {str(run)!r}", fix="give a run folder of `worldsat train` or its model.pt")
+    from worldsat.models.weights import _run_checkpoint
+    p = _run_checkpoint(run, "model.pt", "train", "multi-task run")
     model, info = load_checkpoint(p, map_location=map_location)
     if not (info.get("extra") or {}).get("tasks"):
         raise IncompatibleWeights(f"{str(p)!r} is not a multi-task model (it records no tasks)", fix="give a run folder of `worldsat train`")

@@ -535,14 +535,8 @@ def make_method(cfg:SSLConfig, bands:Sequence[str], size:int) -> SSLMethod:
 def encoder_from_run(run, # a run folder of `pretrain` (its encoder.pt), or an encoder.pt
                      map_location="cpu"):
     "The pretrained encoder of a run; its bands, recipe and provenance are in `.info`."
-    p = Path(run)
-    if p.is_dir():
-        if not (p/"encoder.pt").is_file():
-            raise DataUnavailable(f"run folder {str(run)!r} has no encoder.pt (the run has not finished)",
-                                  fix="finish it: run the same `pretrain` again on that folder (it resumes)")
-        p = p/"encoder.pt"
-    elif not p.is_file(): raise DataUnavailable(f"no pretraining run at {str(run)!r}", fix="give a run folder of `worldsat pretrain` or its encoder.pt")
-    model, info = load_checkpoint(p, map_location=map_location)
+    from worldsat.models.weights import _run_checkpoint
+    model, info = load_checkpoint(_run_checkpoint(run, "encoder.pt", "pretrain", "pretraining run"), map_location=map_location)
     model.info = info
     return model.eval()
 
