@@ -405,7 +405,7 @@ def memory_child(area_km2:float, times:int, window:int, out:str) -> dict:
     from worldsat.infer.predict import source_products, task_channels
     from worldsat.models.multitask import check_task
     tasks = [check_task({"name": "cover", "kind": "segment", "classes": ["crop", "grass"]}),
-             check_task({"name": "value", "kind": "regress"})]      # no categories: attach_properties is per object, slow
+             check_task({"name": "value", "kind": "regress", "categories": ["crop", "grass"], "property": "value"})]  # attached to every polygon
     channels = [c for t in tasks for c in task_channels(t)]
     kw = dict(tasks=tasks, channels=channels, size=window, overlap=window // 8, batch_size=4, min_area=16, progress=False)
     model = _cheap_model(times)

@@ -26,7 +26,7 @@ from skimage.morphology import skeletonize
 from ..core import InvalidInput, UnknownName, progress as _progress, release_memory
 
 # %% auto #0
-__all__ = ['COLUMNS', 'COLLECT_ROWS', 'STATS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points',
+__all__ = ['COLUMNS', 'COLLECT_ROWS', 'STATS', 'BURN_PIXELS', 'ATTACH_IN_MEMORY', 'product_table', 'find_points', 'dedupe_points',
            'polygon_parts', 'vectorize_polygons', 'merge_polygons', 'polyline_parts', 'vectorize_polylines',
            'attach_properties']
 
@@ -609,19 +609,37 @@ def _stat(v:np.ndarray, stat:str):
     u, c = np.unique(v, return_counts=True)
     return u[np.argmax(c)].item()  # ties: the smallest value
 
+BURN_PIXELS = 2**21 # `attach_properties` burns its polygons in groups whose windows hold at most this many pixels (about 40 bytes each)
+
 def _polygon_stats(gps:np.ndarray, values:np.ndarray, R0:int, C0:int, stat:str, nodata) -> dict:
     """`stat` of `values` (a window whose corner is pixel (`R0`, `C0`)) under each polygon of `gps` (pixel coordinates)
-    that has pixels of its own and shares none with another, from one burn of them all: `{index: value}`. The others
-    (lines, points, overlapping or pixel-less polygons) are left to `attach_properties`' object-by-object path, which
-    gives these the same pixels: those whose centres they contain."""
+    that has pixels of its own and shares none with another of its group, from burns of them all, a group of polygons
+    at a time (neighbours from the top down, their window up to `BURN_PIXELS`): `{index: value}`. The others (lines,
+    points, overlapping, pixel-less or very large polygons) are left to `attach_properties`' object-by-object path,
+    which gives these the same pixels: those whose centres they contain."""
     kind = shapely.get_type_id(gps)
     idx = np.flatnonzero(((kind == 3) | (kind == 6)) & ~shapely.is_empty(gps))
     if len(idx) < 2: return {}
-    tb = shapely.total_bounds(gps[idx])                        # the part of the window the polygons can reach
-    if not np.isfinite(tb).all(): return {}
-    r0, c0 = min(max(int(np.floor(tb[1])) - R0, 0), values.shape[0]), min(max(int(np.floor(tb[0])) - C0, 0), values.shape[1])
-    r1, c1 = max(min(int(np.ceil(tb[3])) - R0, values.shape[0]), r0), max(min(int(np.ceil(tb[2])) - C0, values.shape[1]), c0)
-    if (r1 - r0) * (c1 - c0) * 12 > ATTACH_IN_MEMORY: return {}   # the burns (12 bytes a pixel) would take more: object by object
+    H, W = values.shape
+    b = shapely.bounds(gps[idx]) - [C0, R0, C0, R0]             # in the window's pixels
+    if not np.isfinite(b).all(): return {}
+    r0, c0 = np.clip(np.floor(b[:, 1]), 0, H).astype(int), np.clip(np.floor(b[:, 0]), 0, W).astype(int)
+    r1, c1 = np.clip(np.ceil(b[:, 3]), 0, H).astype(int), np.clip(np.ceil(b[:, 2]), 0, W).astype(int)
+    out, group, win = {}, [], None
+    for k in np.argsort(r0, kind="stable"):                    # top down; a group grows while its window stays small
+        if (r1[k] - r0[k]) * (c1[k] - c0[k]) > BURN_PIXELS: continue
+        grown = (r0[k], c0[k], r1[k], c1[k]) if win is None else \
+                (min(win[0], r0[k]), min(win[1], c0[k]), max(win[2], r1[k]), max(win[3], c1[k]))
+        if win is not None and (grown[2] - grown[0]) * (grown[3] - grown[1]) > BURN_PIXELS:
+            out.update(_burn_stats(gps, idx[group], values, R0, C0, win, stat, nodata))
+            group, grown = [], (r0[k], c0[k], r1[k], c1[k])
+        group.append(k); win = grown
+    if group: out.update(_burn_stats(gps, idx[group], values, R0, C0, win, stat, nodata))
+    return out
+
+def _burn_stats(gps, idx, values, R0, C0, win, stat, nodata) -> dict:
+    "`_polygon_stats` of the polygons `gps[idx]` over the part `win` (rows and columns of `values`: r0, c0, r1, c1) that holds them."
+    r0, c0, r1, c1 = (int(v) for v in win)
     values, R0, C0 = values[r0:r1, c0:c1], R0 + r0, C0 + c0
     h, w = values.shape
     if h == 0 or w == 0: return {}
@@ -630,13 +648,14 @@ def _polygon_stats(gps:np.ndarray, values:np.ndarray, R0:int, C0:int, stat:str, 
     ids = rfeatures.rasterize(zip(js, range(1, len(idx) + 1)), out_shape=(h, w), fill=0, dtype="int32")
     n = rfeatures.rasterize(((g, 1) for g in js), out_shape=(h, w), fill=0, dtype="uint16", merge_alg=rfeatures.MergeAlg.add)
     # a polygon is trusted when no pixel of its bounding box is claimed twice (a summed-area table of those pixels)
-    S = np.zeros((h + 1, w + 1), np.int32)                     # (a window holds fewer than 2**31 pixels: ATTACH_IN_MEMORY)
+    S = np.zeros((h + 1, w + 1), np.int32)
     S[1:, 1:] = (n > 1).cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     del n
     b = shapely.bounds(loc)
-    r0, c0 = np.clip(np.floor(b[:, 1]).astype(int), 0, h), np.clip(np.floor(b[:, 0]).astype(int), 0, w)
-    r1, c1 = np.clip(np.ceil(b[:, 3]).astype(int), 0, h), np.clip(np.ceil(b[:, 2]).astype(int), 0, w)
-    alone = (S[r1, c1] - S[r0, c1] - S[r1, c0] + S[r0, c0]) == 0
+    br0, bc0 = np.clip(np.floor(b[:, 1]).astype(int), 0, h), np.clip(np.floor(b[:, 0]).astype(int), 0, w)
+    br1, bc1 = np.clip(np.ceil(b[:, 3]).astype(int), 0, h), np.clip(np.ceil(b[:, 2]).astype(int), 0, w)
+    alone = (S[br1, bc1] - S[br0, bc1] - S[br1, bc0] + S[br0, bc0]) == 0
+    del S
     inside = np.flatnonzero(ids)
     lab = ids.ravel()[inside]
     order = np.argsort(lab, kind="stable")                     # each polygon's pixels in row order, as its own window gives them
