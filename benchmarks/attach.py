@@ -7,8 +7,8 @@ with `vectorize_polygons` (not timed), and a raster of random values to read und
 of `--repeat` interleaved rounds:
 
 * attach_properties: `worldsat.infer.vectorize.attach_properties(polygons, values, "v", stat)` as it is. Polygons that
-  share no pixel with another are read from one burn of the window around them all (`_polygon_stats`); the others
-  object by object.
+  share no pixel with another are read from burns of the window around them, a group of neighbours at a time
+  (`_polygon_stats`, windows of at most `BURN_PIXELS`); the others object by object.
 * object by object: the same call with that burn turned off, so that every polygon is rasterized on its own: the peer
   (what `attach_properties` did before).
 
