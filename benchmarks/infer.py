@@ -41,8 +41,8 @@ beside the forward pass alone over the same windows of the same source (made wit
 `--area-km2` whose source, `--mem-times` (4) images of 12 bands in float32, is made chunk by chunk by a function of
 the chunk's position (dask): it exists nowhere as a whole. The model is cheap here (a 1x1 convolution on the pixel-wise
 maximum over the images, to a 3-class segmentation and a regression, `--mem-window` px windows, 4 per batch), since the
-model is not what is measured; the regression is attached to no polygon (attach_properties reads per object, slowly,
-and holds no more memory than the polygons). The child runs a
+model is not what is measured; the regression is attached to every polygon as a property (`attach_properties`, by
+burns of bounded windows). The child runs a
 quarter of the area, then the whole area, and prints for each the source's size as one array beside the peak resident
 memory of the process (Linux VmHWM, reset before each run) and the peak above the process's baseline, plus the Zarr run
 and products on disk. If the tiling materialized the source, the peak would grow with it; what a batch of windows
