@@ -702,7 +702,7 @@ def attach_properties(gdf:gpd.GeoDataFrame, # objects (a product table) in any C
             R1, C1 = max(min(int(np.ceil(b[3])) + pad, H), R0), max(min(int(np.ceil(b[2])) + pad, W), C0)
             if (R1 - R0) * (C1 - C0) * data.dtype.itemsize <= ATTACH_IN_MEMORY: data = np.asarray(data[:, R0:R1, C0:C1].compute())
             else: R0 = C0 = 0
-    # polygons that share no pixel with another: every one from one burn of the window (what most products are)
+    # polygons that share no pixel with another (most products' polygons) from burns of their windows, a group at a time
     done = _polygon_stats(gps, data[0], R0, C0, stat, nodata) if isinstance(data, np.ndarray) and len(geoms) > 8 else {}
     out = []
     for i, (g, gp, p) in enumerate(zip(geoms, gps, props)):
