@@ -31,9 +31,9 @@ from . import select as _select
 
 # %% auto #0
 __all__ = ['RULES', 'FORMAT', 'LINE_WIDTH_M', 'POINT_RADIUS_M', 'MIN_DRAWN_PX', 'TargetSettings', 'BuildConfig', 'read_target',
-           'file_checksums', 'build_samples', 'build_sample', 'mercator_zoom', 'plan_samples', 'dataset_format',
-           'check_format', 'build', 'finish', 'read_entry', 'reasons_summary', 'consolidate_samples', 'band_table',
-           'write_stac', 'dataset_dir', 'read_index', 'sample_problems', 'verify_sample', 'open_sample',
+           'folder_files', 'file_checksums', 'build_samples', 'build_sample', 'mercator_zoom', 'plan_samples',
+           'dataset_format', 'check_format', 'build', 'finish', 'read_entry', 'reasons_summary', 'consolidate_samples',
+           'band_table', 'write_stac', 'dataset_dir', 'read_index', 'sample_problems', 'verify_sample', 'open_sample',
            'open_datatree', 'stac_problems', 'validate', 'satlas_to_dataset']
 
 # %% ../../nbs/17_data.dataset.ipynb #c4c63987
@@ -427,11 +427,17 @@ def read_target(cell:Cell, # the sample's cell
             "scale": [b[3] for b in bands], "offset": [b[4] for b in bands], "transform": list(dst)[:6],
             "site": str(s.properties.get("worldsat:site", ""))}
 
-def file_checksums(folder) -> dict:
-    "The sha256 of every file under `folder`, by path relative to it ('/' separators, sorted)."
+def folder_files(folder) -> dict:
+    "The bytes of every file under `folder`, by path relative to it ('/' separators, sorted)."
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+def file_checksums(folder, # a folder (a sample's Zarr group)
+                   files:dict|None=None, # its files already read (`folder_files`), so that they are read once
+                  ) -> dict:
+    "The sha256 of every file under `folder`, by path relative to it ('/' separators, sorted)."
+    files = folder_files(folder) if files is None else files
+    return {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())}
 
 FORMAT = 2 # the dataset layout: 2 = CF-encoded samples (scale_factor, grid mapping) opened at once as a DataTree
 
@@ -1277,7 +1283,7 @@ def read_index(out, # the dataset folder
                           fix="run the same build on the folder again: it rewrites the index from the manifest")
     return idx
 
-def sample_problems(out, sample_id:str, entry:dict|None=None) -> list:
+def sample_problems(out, sample_id:str, entry:dict|None=None, files:dict|None=None) -> list:
     "What differs between the files of a sample and the checksums of its manifest entry (an empty list when they agree)."
     out = Path(out)
     entry = read_entry(out, sample_id) if entry is None else entry
@@ -1285,15 +1291,17 @@ def sample_problems(out, sample_id:str, entry:dict|None=None) -> list:
     if not isinstance(want, dict): return [f"sample {sample_id}: its manifest entry records no checksums (built by an older worldsat)"]
     g = inside(out/"samples.zarr", sample_id, what="sample id")
     if not g.is_dir(): return [f"sample {sample_id}: samples.zarr/{sample_id} is missing"]
-    have = file_checksums(g)
+    have = file_checksums(g, files)
     return ([f"sample {sample_id}: samples.zarr/{sample_id}/{f} is missing" for f in sorted(set(want) - set(have))] +
             [f"sample {sample_id}: samples.zarr/{sample_id}/{f} does not match its checksum (changed or truncated)"
              for f in sorted(set(want) & set(have)) if want[f] != have[f]] +
             [f"sample {sample_id}: samples.zarr/{sample_id}/{f} is not one of its files" for f in sorted(set(have) - set(want))])
 
-def verify_sample(out, sample_id:str, entry:dict|None=None):
+def verify_sample(out, sample_id:str, entry:dict|None=None,
+                  files:dict|None=None, # the sample's files already read (`folder_files` of its group), for a reader that then decodes them
+                 ):
     "Raise `CorruptFile` naming the sample and the file when a sample's files differ from its manifest's checksums."
-    probs = sample_problems(out, sample_id, entry)
+    probs = sample_problems(out, sample_id, entry, files)
     if probs and "records no checksums" in probs[0]: return           # an older dataset: nothing to check against
     if probs:
         more = f" (and {len(probs) - 1} more problems)" if len(probs) > 1 else ""

@@ -196,6 +196,51 @@ def _read_group(path, names:Sequence[str]|None=None) -> _LoadedGroup:
         return _LoadedGroup({n: _LoadedArray(np.asarray(v), dict(a.attrs)) for (n, a), v in zip(arrays, values)}, dict(g.attrs))
     return _ZarrLoop.run(read())
 
+def _v2_fill(value, dtype:np.dtype):
+    """The fill value of a Zarr v2 array as zarr-python 3 reads it (null: zero, or empty text); None where this reader
+    does not take it (zarr-python reads the array then)."""
+    if value is None: return np.zeros((), dtype)[()]
+    if isinstance(value, str) and value in ("NaN", "Infinity", "-Infinity") and dtype.kind == "f": return float(value)
+    if isinstance(value, (bool, int, float)) and dtype.kind in "biuf": return value
+    return None
+
+def _read_v2(path:Path, names:Sequence[str]|None=None, files:dict|None=None) -> _LoadedGroup|None:
+    """The arrays `names` (default: all) of the Zarr v2 group at `path`, decoded here with numcodecs, without zarr-python.
+    `files`: the group's files already read (`folder_files`: path relative to the group -> bytes), e.g. for their checksums.
+    None when the group is not in the layout worldsat writes (consolidated metadata, C order, no filters, fixed-size
+    dtypes, numeric fill values): `_read_group` reads it then."""
+    import numcodecs
+    def get(rel):
+        if files is not None: return files.get(rel)
+        try: return (path/rel).read_bytes()
+        except (FileNotFoundError, NotADirectoryError): return None
+    raw = get(".zmetadata")
+    if raw is None: return None
+    meta = json.loads(raw).get("metadata")
+    if not isinstance(meta, dict): return None
+    if names is None: names = [k[:-len("/.zarray")] for k in meta if k.endswith("/.zarray") and k.count("/") == 1]
+    arrays = {}
+    for n in names:
+        z = meta.get(f"{n}/.zarray")
+        if z is None: raise KeyError(f"no array {n!r} in the group")
+        if z.get("zarr_format") != 2 or z.get("order") != "C" or z.get("filters"): return None
+        dt, shape, chunks = np.dtype(z["dtype"]), tuple(z["shape"]), tuple(z["chunks"])
+        if dt.hasobject or len(chunks) != len(shape): return None
+        codec = numcodecs.get_codec(z["compressor"]) if z.get("compressor") else None
+        sep = z.get("dimension_separator") or "."
+        out = np.empty(shape, dt)
+        for idx in np.ndindex(*[-(-s // c) for s, c in zip(shape, chunks)]):
+            where = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(idx, chunks, shape))
+            b = get(f"{n}/" + (sep.join(map(str, idx)) if shape else "0"))
+            if b is None:                    # a chunk zarr did not write: all of it is the fill value
+                fill = _v2_fill(z.get("fill_value"), dt)
+                if fill is None: return None
+                out[where] = fill; continue
+            chunk = np.frombuffer(codec.decode(b) if codec is not None else b, dt).reshape(chunks)
+            out[where] = chunk[tuple(slice(0, w.stop - w.start) for w in where)]
+        arrays[n] = _LoadedArray(out, dict(meta.get(f"{n}/.zattrs") or {}))
+    return _LoadedGroup(arrays, dict(meta.get(".zattrs") or {}))
+
 def _nbytes(x) -> int:
     "Bytes held by the arrays in `x` (nested dicts, lists, arrays, tensors)."
     if x is None: return 0
@@ -270,15 +315,19 @@ class WorldsatDataset(Dataset):
         """The sample's Zarr group, its files first checked against the checksums of its manifest entry; `whole`: the
         arrays `_read` takes read at once into memory (`_read_group`), as a sample is read for training."""
         import zarr
-        from worldsat.data.dataset import verify_sample
+        from worldsat.data.dataset import verify_sample, folder_files
         p = inside(Path(self.root)/"samples.zarr", sid, what="sample id")
-        if sid not in self._verified:
-            verify_sample(self.root, sid)
+        files = None
+        if sid not in self._verified:    # the files read for their checksums are the ones decoded below
+            files = folder_files(p) if p.is_dir() else {}
+            verify_sample(self.root, sid, files=files)
             self._verified.add(sid)
         try:
             if not whole: return zarr.open_group(str(p), mode="r")
             # without tasks `_read` takes these arrays; with tasks, the labels too and whatever label rasters the sample has
-            return _read_group(p, None if self._tasks is not None else ["band", "image", "scale", "offset", "clear", *self.targets])
+            names = None if self._tasks is not None else ["band", "image", "scale", "offset", "clear", *self.targets]
+            g = _read_v2(p, names, files)
+            return g if g is not None else _read_group(p, names)
         except Exception as e: raise _corrupt(self.root, sid, e) from None
 
     def __len__(self): return len(self.sample_ids)
