@@ -529,16 +529,80 @@ def _plan_sample(cell:Cell, scenes:Sequence[Scene], cfg:BuildConfig, targets:Seq
     "(skipped entry or None, the selected scenes, the target) of one cell, selected alone: `_plan_samples` of one cell."
     return _plan_samples([cell], scenes, cfg, targets)[cell.id]
 
+# what zarr-python 3 gives a v2 array that xarray creates without chunking in its encoding
+_ZARR_V2_COMPRESSOR = {"id": "blosc", "cname": "lz4", "clevel": 5, "shuffle": 1, "blocksize": 0}
+_CHUNKING = {"chunks", "shards", "compressors", "compressor", "filters", "serializer", "write_empty_chunks", "chunk_key_encoding", "preferred_chunks"}
+
+def _v2_fill_json(fill, dt:np.dtype):
+    "A fill value as a Zarr v2 `.zarray` holds it (TypeError for kinds of values this writer leaves to zarr)."
+    if fill is None: return None
+    if dt.kind == "f":
+        f = float(fill)
+        return "NaN" if math.isnan(f) else ("Infinity" if f > 0 else "-Infinity") if math.isinf(f) else f
+    if dt.kind in "iu": return int(fill)
+    if dt.kind == "b": return bool(fill)
+    raise TypeError(f"fill value {fill!r} of dtype {dt}")
+
+def _zarr_v2_files(ds:xr.Dataset) -> dict|None:
+    """The files of `ds` (in memory) as a consolidated Zarr v2 store, {key: bytes}, encoded here: each variable CF-encoded
+    by xarray's own encoder, chunked and compressed as zarr-python 3 does by default (its chunk guess, Blosc LZ4), the
+    chunks that hold only the fill value left out, the metadata as zarr writes it. The same bytes as
+    `ds.to_zarr(store, zarr_format=2, consolidated=True)` (tested), without zarr-python's round trips through its event
+    loop, most of what writing a small sample cost. None for what it leaves to `to_zarr`: chunking or compression set in
+    an encoding, variables that encode to objects, fill values it does not write."""
+    import numcodecs
+    try:
+        from xarray import conventions
+        from xarray.backends.zarr import encode_zarr_variable, encode_zarr_attr_value
+        from zarr.core.chunk_grids import _guess_chunks
+    except ImportError: return None        # another xarray or zarr: to_zarr
+    if any(set(ds[k].encoding) & _CHUNKING for k in ds.variables): return None
+    variables, attrs = conventions.encode_dataset_coordinates(ds)
+    codec = numcodecs.get_codec(dict(_ZARR_V2_COMPRESSOR))
+    dump = lambda d: json.dumps(d, indent=2, allow_nan=True).encode()      # zarr's layout of .zarray, .zattrs, .zgroup
+    gattrs = {k: encode_zarr_attr_value(v) for k, v in attrs.items()}
+    files, meta = {".zgroup": dump({"zarr_format": 2}), ".zattrs": dump(gattrs)}, {}
+    for name, v in variables.items():
+        v = encode_zarr_variable(v, name=name, zarr_format=2)
+        a = dict(v.attrs)
+        fill = a.pop("_FillValue", None)
+        a = {k: encode_zarr_attr_value(x) for k, x in a.items()} | {"_ARRAY_DIMENSIONS": list(v.dims)}
+        data = np.asarray(v.values)
+        if not data.flags.c_contiguous: data = data.copy(order="C")
+        dt, shape = data.dtype, tuple(int(s) for s in data.shape)
+        if dt.hasobject or dt.kind not in "biufSU": return None
+        if fill is None and dt.kind == "f": fill = np.nan                   # xarray's default for floats
+        try: fill_json = _v2_fill_json(fill, dt)
+        except (TypeError, ValueError): return None
+        chunks = tuple(int(c) for c in _guess_chunks(shape, dt.itemsize)) if shape else ()
+        zarray = {"shape": list(shape), "chunks": list(chunks), "dtype": dt.str, "fill_value": fill_json, "order": "C",
+                  "filters": None, "dimension_separator": ".", "compressor": dict(_ZARR_V2_COMPRESSOR), "zarr_format": 2}
+        files[f"{name}/.zarray"], files[f"{name}/.zattrs"], meta[name] = dump(zarray), dump(a), (zarray, a)
+        fv = np.zeros((), dt)[()] if fill is None else np.asarray(fill).astype(dt)[()]
+        for idx in np.ndindex(*[-(-s // c) for s, c in zip(shape, chunks)]):
+            part = data[tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(idx, chunks, shape))]
+            if (part == fv).all() or (dt.kind == "f" and np.isnan(fv) and np.isnan(part).all()): continue   # as zarr: not written
+            if part.shape != chunks:                                        # an edge chunk: padded with the fill value
+                whole = np.full(chunks, fv, dtype=dt); whole[tuple(slice(0, n) for n in part.shape)] = part; part = whole
+            files[f"{name}/" + (".".join(map(str, idx)) if shape else "0")] = bytes(codec.encode(np.ascontiguousarray(part)))
+    consolidated = {".zgroup": {"zarr_format": 2}, ".zattrs": gattrs}
+    for name in sorted(meta): consolidated |= {f"{name}/.zattrs": meta[name][1], f"{name}/.zarray": meta[name][0]}
+    files[".zmetadata"] = json.dumps({"metadata": consolidated, "zarr_consolidated_format": 1}, allow_nan=True).encode()
+    return files
+
 def _write_zarr(ds:xr.Dataset, folder:Path) -> dict:
-    """Write `ds` (in memory) as a consolidated Zarr v2 store in `folder`; the sha256 of each file written. The store is
-    made in memory, then its files written at once: the same bytes as `to_zarr(folder)`, several times faster for the
-    many small arrays of a sample."""
-    import zarr
-    files = {}
-    ds.to_zarr(zarr.storage.MemoryStore(store_dict=files), mode="w", zarr_format=2, consolidated=True)
+    """Write `ds` (in memory) as a consolidated Zarr v2 store in `folder`; the sha256 of each file written. The store's
+    files are made in memory (`_zarr_v2_files`, else `to_zarr` into a memory store), then written at once: the same
+    bytes as `to_zarr(folder)`, several times faster for the many small arrays of a sample."""
+    files = _zarr_v2_files(ds)
+    if files is None:
+        import zarr
+        store = {}
+        ds.to_zarr(zarr.storage.MemoryStore(store_dict=store), mode="w", zarr_format=2, consolidated=True)
+        files = {k: v.to_bytes() for k, v in store.items()}
     sums, root, made = {}, inside(folder, what="Zarr store"), set()
     for key in sorted(files):
-        data = files[key].to_bytes()
+        data = files[key]
         parts = key.split("/")
         if any(p in ("", ".", "..") for p in parts):   # checked by text, once per key: the folder is new, with no links in it
             raise InvalidInput(f"Zarr key {key!r} leads outside {root}", fix="name variables without '/', '.' or '..' parts")
