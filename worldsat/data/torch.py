@@ -204,8 +204,9 @@ def _v2_fill(value, dtype:np.dtype):
     if isinstance(value, (bool, int, float)) and dtype.kind in "biuf": return value
     return None
 
-def _read_v2(path:Path, names:Sequence[str]|None=None, files:dict|None=None) -> _LoadedGroup|None:
-    """The arrays `names` (default: all) of the Zarr v2 group at `path`, decoded here with numcodecs, without zarr-python.
+def _read_v2(path:Path, names:Sequence[str]|Callable|None=None, files:dict|None=None) -> _LoadedGroup|None:
+    """The arrays `names` (default: all; a function: those whose name it accepts) of the Zarr v2 group at `path`, decoded
+    here with numcodecs, without zarr-python.
     `files`: the group's files already read (`folder_files`: path relative to the group -> bytes), e.g. for their checksums.
     None when the group is not in the layout worldsat writes (consolidated metadata, C order, no filters, fixed-size
     dtypes, numeric fill values): `_read_group` reads it then."""
@@ -218,7 +219,8 @@ def _read_v2(path:Path, names:Sequence[str]|None=None, files:dict|None=None) -> 
     if raw is None: return None
     meta = json.loads(raw).get("metadata")
     if not isinstance(meta, dict): return None
-    if names is None: names = [k[:-len("/.zarray")] for k in meta if k.endswith("/.zarray") and k.count("/") == 1]
+    if names is None or callable(names):
+        names = [n for n in (k[:-len("/.zarray")] for k in meta if k.endswith("/.zarray") and k.count("/") == 1) if names is None or names(n)]
     arrays = {}
     for n in names:
         z = meta.get(f"{n}/.zarray")
@@ -655,6 +657,14 @@ def _labels_of(g, cfg_classes:list) -> dict:
             "props": [json.loads(str(v)) for v in g["instance_properties"][:]] if n else [],
             "ids": np.arange(1, n + 1), "annotated": set(g.attrs.get("annotated", cfg_classes)), "rasters": _rasters_of(g)}
 
+def _labels_group(root, sid:str):
+    "A sample's objects and label rasters (`instance*`, `raster_*`) read whole, for a pass over every sample's labels (else zarr's group)."
+    import zarr
+    p = inside(Path(root)/"samples.zarr", sid, what="sample id")
+    try: g = _read_v2(p, lambda n: n.startswith(("instance", "raster_")))
+    except Exception as e: raise _corrupt(root, sid, e) from None
+    return g if g is not None else zarr.open_group(str(p), mode="r")
+
 def _rasters_of(g) -> dict:
     "The label rasters of an open sample group (`raster_{name}` variables): name -> (raw values, kind, categories, scale_factor, add_offset)."
     out = {}
@@ -766,7 +776,6 @@ def label_summary(root) -> dict:
     categories) and per category the number of `objects`, their label `types`, the `samples` that annotate it, and each
     property (`numeric`, and up to 50 distinct `values` of a text property); `rasters`: per label raster its `kind`,
     `categories` and `samples`."""
-    import zarr
     from worldsat.data.dataset import read_index
     idx = read_index(root, columns=["sample_id", "status"], geo=False)
     root = Path(root)
@@ -777,7 +786,7 @@ def label_summary(root) -> dict:
     cats = {c: {"objects": 0, "types": set(), "samples": 0, "properties": {}} for c in classes}
     objects, rasters = True, {}
     for sid in sorted(idx.sample_id[idx.status == "written"]):
-        g = zarr.open_group(str(inside(root/"samples.zarr", sid, what="sample id")), mode="r")
+        g = _labels_group(root, sid)
         if "instance_category" not in g: objects = False; continue
         for name, (_, kind, names, *_) in _rasters_of(g).items():
             r = rasters.setdefault(name, {"kind": kind, "categories": None if kind == "regress" else names, "samples": 0})
@@ -863,7 +872,6 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
     `{category}_{property}`, or the property alone when it starts with the category, e.g. `road_type`). A polygon category is one of objects when most of its polygons lie
     wholly inside their samples (buildings), else one of areas (fields, forests, whose shapes the cells cut). Properties
     every category has (such as a site name) and ids (`id`, `*_id`) are left out."""
-    import zarr
     from worldsat.data.dataset import read_index
     s = label_summary(root)
     if not s["classes"] and not s["rasters"]: raise InvalidInput(f"dataset {root} was built without labels", fix="build it with labels and classes (--labels, --classes)")
@@ -876,7 +884,7 @@ def tasks_from_dataset(root, # a worldsat dataset built with labels
     idx = read_index(root, columns=["sample_id", "status"], geo=False)
     whole, sides = {}, {}
     for sid in sorted(idx.sample_id[idx.status == "written"]):
-        g = zarr.open_group(str(inside(Path(root)/"samples.zarr", sid, what="sample id")), mode="r")
+        g = _labels_group(root, sid)
         if not g["instance_category"].shape[0]: continue
         h, w = g["instances"].shape
         b = np.asarray(g["instance_bbox"][:]).reshape(-1, 4)
