@@ -649,7 +649,7 @@ class _Score:
             vals, v = _np(tgt["values"]), _np(tgt["valid"]).astype(bool)
             p = _np(out).reshape(vals.shape)
             if not v.any(): return
-            for i, pr in enumerate((p, np.full_like(vals, self.base["mean"]))): self.acc[i] += [np.abs(pr[v] - vals[v]).sum(), v.sum(), 0]
+            for i, pr in enumerate((p, np.full_like(vals, self.base["median"]))): self.acc[i] += [np.abs(pr[v] - vals[v]).sum(), v.sum(), 0]
             self.n += int(v.sum())
         elif k == "classify":
             t = _np(tgt); p = _np(out.argmax(-1)); m = t >= 0
@@ -672,7 +672,7 @@ class _Score:
                     for i, q in enumerate((pp, np.full_like(v, self.base["majority"]))): self.acc[i] += [(q[m] == v[m]).sum(), m.sum(), 0]
                 else:
                     m = ~np.isnan(v); pp = _np(pr).reshape(-1)
-                    for i, q in enumerate((pp, np.full(v.shape, self.base["mean"]))): self.acc[i] += [np.abs(q[m] - v[m]).sum(), m.sum(), 0]
+                    for i, q in enumerate((pp, np.full(v.shape, self.base["median"]))): self.acc[i] += [np.abs(q[m] - v[m]).sum(), m.sum(), 0]
                 self.n += int(m.sum())
     def best_score(self) -> float:
         "The threshold of SCORE_SWEEP with the best F1 over what was added (the lowest of equals; 0.5 when nothing was found)."
@@ -701,34 +701,53 @@ def _to(b, dev):
     if isinstance(b, (list, tuple)): return type(b)(_to(v, dev) for v in b)
     return b
 
+class _Sample:
+    "A uniform random sample of at most `cap` of the values added (the ones of the smallest random keys), for a median of many values."
+    def __init__(self, cap:int=2_000_000, seed:int=0): self.cap, self.rng, self.keys, self.vals = cap, np.random.default_rng(seed), [], []
+    def add(self, v):
+        v = np.asarray(v, np.float64).ravel()
+        if not v.size: return
+        self.keys.append(self.rng.random(v.size)); self.vals.append(v)
+        if sum(len(x) for x in self.vals) > 2 * self.cap: self._shrink()
+    def _shrink(self):
+        k, v = np.concatenate(self.keys), np.concatenate(self.vals)
+        if len(k) > self.cap: keep = np.argpartition(k, self.cap)[:self.cap]; k, v = k[keep], v[keep]
+        self.keys, self.vals = [k], [v]
+    def median(self) -> float:
+        if not self.vals: return 0.0
+        self._shrink()
+        return float(np.median(self.vals[0]))
+
 def _baseline_stats(task:dict, ds) -> dict:
-    "What a trivial predictor of `task` learns from `ds` (the training split): the majority class, the mean value, each channel's majority."
+    """What a trivial predictor of `task` learns from `ds` (the training split): the majority class, the median value (the
+    constant of least absolute error: under MAE the mean is a weaker baseline, which a model predicting the most common
+    value beats without learning anything), each channel's majority."""
     k, C = task["kind"], len(task["classes"] or [])
-    counts, s, n, pos, tot = np.zeros(max(C, 1) + 1), 0.0, 0, np.zeros(max(C, 1)), np.zeros(max(C, 1))
+    counts, values, pos, tot = np.zeros(max(C, 1) + 1), _Sample(), np.zeros(max(C, 1)), np.zeros(max(C, 1))
     for i in range(len(ds)):
         tg = (ds[i].get("targets") or {}).get(task["name"])
         if tg is None: continue
         if k in ("segment", "polyline", "classify"):
             t = _np(tg).ravel(); t = t[t >= 0]; counts += np.bincount(np.clip(t, 0, len(counts) - 1), minlength=len(counts))
         elif k == "regress":
-            v = _np(tg["valid"]).astype(bool); s += float(_np(tg["values"])[v].sum()); n += int(v.sum())
+            v = _np(tg["valid"]).astype(bool); values.add(_np(tg["values"])[v])
         elif k == "bin_segment":
             m, v = _np(tg["masks"]) > 0.5, _np(tg["valid"]).astype(bool)
             pos[:len(v)] += (m.reshape(len(v), -1).mean(1) * v); tot[:len(v)] += v
         elif k == "property":
             v = _np(tg["values"])
             if task.get("classes"): v = v[v >= 0].astype(int); counts += np.bincount(np.clip(v, 0, len(counts) - 1), minlength=len(counts))
-            else: v = v[~np.isnan(v)]; s += float(v.sum()); n += len(v)
-    return {"majority": int(np.argmax(counts)), "mean": s / n if n else 0.0, "positive": (pos / np.maximum(tot, 1) > 0.5)}
+            else: values.add(v[~np.isnan(v)])
+    return {"majority": int(np.argmax(counts)), "median": values.median(), "positive": (pos / np.maximum(tot, 1) > 0.5)}
 
 def evaluate_tasks(run_or_model, # a run folder of `train` (or its model.pt), or a `MultitaskModel` (then pass `tasks`, `times`)
                    data, # the dataset folder (or in-memory splits)
                    split:str="test", # the held-out split scored
-                   baseline_split:str|None="train", # where the trivial baseline learns its majority class / mean (None: the scored split)
+                   baseline_split:str|None="train", # where the trivial baseline learns its majority class / median (None: the scored split)
                    tasks:list|None=None, times:int|None=None, batch_size:int=8, device=None,
                    distance:float|None=None, # detect: largest centre distance of a match, pixels (default: the task's point_box_px)
                    min_score:float|None=None) -> pd.DataFrame: # detect, instance: the score a detection needs to count (None: the one of best F1 on `baseline_split`)
-    """One row per task: its standard metric on `split`, the same for a trivial baseline (majority class, mean value, no
+    """One row per task: its standard metric on `split`, the same for a trivial baseline (majority class, median value, no
     detections), and whether the model beats it. Detections count from a score threshold: by default, for each detect and
     instance task, the one of SCORE_SWEEP with the best F1 on `baseline_split` (SatlasPretrain reports F1 at its best
     threshold; picking it on the training split keeps the held-out score honest). `.attrs['min_score']` records them."""
