@@ -944,7 +944,7 @@ labels alike (--no-augment turns that off). --init starts from random weights, a
 --source satlaspretrain`). A run folder holds config.json, history.csv (total and per-task losses per epoch),
 weights.csv (each sample's draw weight), checkpoints/last.pt and, at the end, model.pt; running the same command again
 resumes an unfinished run (--restart starts over). At the end each task is scored on the held-out split beside a
-trivial baseline (majority class, mean value, no detections): a head that does not beat it has not learned."""
+trivial baseline (majority class, median value, no detections): a head that does not beat it has not learned."""
 
 def _train_parser(sub):
     p = sub.add_parser("train", help="multi-task training (SatlasPretrain-style) on a dataset's labels, one task or all",
