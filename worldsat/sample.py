@@ -564,6 +564,7 @@ def _assemble(root:Path, site_items:list, cfg:SampleConfig) -> pystac.Catalog:
                          title="worldsat sample world")
     for cid, desc in _COLLECTIONS.items():
         its = [it for s in site_items for it in s[cid]]
+        if not its: continue                 # e.g. no Sentinel-1 with s1_dates=0: no collection rather than an empty one
         ext = pystac.Extent(pystac.SpatialExtent(
                                 [[float(v) for v in np.r_[np.min([it.bbox[:2] for it in its], 0), np.max([it.bbox[2:] for it in its], 0)]]]),
                             pystac.TemporalExtent([[min(it.datetime for it in its), max(it.datetime for it in its)]]))

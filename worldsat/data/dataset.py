@@ -333,15 +333,27 @@ def _invalid(err:ValidationError, source:str, names:dict|None=None) -> InvalidIn
     return InvalidInput(f"{source} has {len(lines)} problems:\n  - " + "\n  - ".join(lines), fix=fix)
 
 # %% ../../nbs/17_data.dataset.ipynb #ac980e39
+def _sample_labels_root(cfg:BuildConfig) -> Path:
+    """The sample world whose labels `labels="sample"` means: the embedded one with `catalog="sample"`, else the build's
+    catalog when it is a sample world of its own (`sample_world(folder, SampleConfig(...))`). Over any other catalog the
+    sample world's labels would not lie on the imagery: `InvalidInput`."""
+    from worldsat.sample import sample_world
+    if cfg.catalog == "sample": return sample_world(show_progress=False)
+    p = Path(str(cfg.catalog))
+    root = p.parent if p.suffix == ".json" else p
+    if (root/"worldsat-sample.json").is_file() and (root/"labels").is_dir(): return root
+    raise InvalidInput(f"labels 'sample' are the labels of a sample world, but catalog {cfg.catalog!r} is not one",
+                       fix="pass the labels of this catalog's area (labels=<vector file>, worldsat build --labels FILE), or catalog 'sample'")
+
 def _labels_for(cfg:BuildConfig):
     "The build's labels (None without labels), checked by `read_labels` and for every class of `classes` in the label column."
     from worldsat.data.labels import read_labels
     if cfg.labels is None: return None
     if cfg.labels == "sample":
-        from worldsat.sample import sample_world
-        root = sample_world(show_progress=False)
+        root = _sample_labels_root(cfg)
         parts = [gpd.read_parquet(p).to_crs(4326) for p in sorted((root/"labels").glob("*/labels.parquet"))]
-        lab, name = read_labels(pd.concat(parts, ignore_index=True), column=cfg.label_column), "the sample world's labels"
+        name = "the sample world's labels" if cfg.catalog == "sample" else f"the labels of sample world {str(root)!r}"
+        lab = read_labels(pd.concat(parts, ignore_index=True), column=cfg.label_column)
     else: lab, name = read_labels(cfg.labels, column=cfg.label_column), f"labels file {cfg.labels!r}"
     have = set(lab[cfg.label_column].dropna().astype(str))
     missing = [c for c in cfg.classes or [] if c not in have]
