@@ -527,7 +527,7 @@ def parser() -> argparse.ArgumentParser:
     bd.add_argument("--collection", help="collection id (default: sentinel-2-l2a)")
     bd.add_argument("--cell-size", type=int, help="sample size in pixels (default: 64)")
     bd.add_argument("--resolution", type=float, help="metres per pixel (default: 10)")
-    bd.add_argument("--labels", help="vector labels file, or `sample`"); bd.add_argument("--classes", help="label classes, comma-separated, in order")
+    bd.add_argument("--labels", help="vector labels file, or `sample` (the labels of the sample world --catalog is)"); bd.add_argument("--classes", help="label classes, comma-separated, in order")
     bd.add_argument("--max-aoi-cloud", type=float, help="cloud over each cell above this %% drops a scene (default rules: coverage >= 99%%, cloud <= 50%%)")
     bd.add_argument("--min-clear", type=float, help="skip samples whose clear share is below this (0-1, default: 0)")
     bd.add_argument("--split-block-m", type=float, metavar="M", help="side of the square blocks that go whole to one split, in metres "
