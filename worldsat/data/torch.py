@@ -315,7 +315,7 @@ class WorldsatDataset(Dataset):
 
     def _open(self, sid:str, whole:bool=False):
         """The sample's Zarr group, its files first checked against the checksums of its manifest entry; `whole`: the
-        arrays `_read` takes read at once into memory (`_read_group`), as a sample is read for training."""
+        arrays `_read` takes read at once into memory (`_read_v2`, else `_read_group`), as a sample is read for training."""
         import zarr
         from worldsat.data.dataset import verify_sample, folder_files
         p = inside(Path(self.root)/"samples.zarr", sid, what="sample id")

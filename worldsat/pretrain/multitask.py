@@ -703,16 +703,16 @@ def _to(b, dev):
 
 class _Sample:
     "A uniform random sample of at most `cap` of the values added (the ones of the smallest random keys), for a median of many values."
-    def __init__(self, cap:int=2_000_000, seed:int=0): self.cap, self.rng, self.keys, self.vals = cap, np.random.default_rng(seed), [], []
+    def __init__(self, cap:int=2_000_000, seed:int=0): self.cap, self.rng, self.keys, self.vals, self.n = cap, np.random.default_rng(seed), [], [], 0
     def add(self, v):
         v = np.asarray(v, np.float64).ravel()
         if not v.size: return
-        self.keys.append(self.rng.random(v.size)); self.vals.append(v)
-        if sum(len(x) for x in self.vals) > 2 * self.cap: self._shrink()
+        self.keys.append(self.rng.random(v.size)); self.vals.append(v); self.n += v.size
+        if self.n > 2 * self.cap: self._shrink()
     def _shrink(self):
         k, v = np.concatenate(self.keys), np.concatenate(self.vals)
         if len(k) > self.cap: keep = np.argpartition(k, self.cap)[:self.cap]; k, v = k[keep], v[keep]
-        self.keys, self.vals = [k], [v]
+        self.keys, self.vals, self.n = [k], [v], len(k)
     def median(self) -> float:
         if not self.vals: return 0.0
         self._shrink()
