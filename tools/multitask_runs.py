@@ -6,10 +6,17 @@ object heads to learn from or to be scored on. This script generates the sample 
 (Beauce, Iowa) at `--km` km a side with `--turbines` turbines each, builds the tutorial's labelled dataset over the inner
 90 % of both (its classes, rules and 960 m split blocks; one build per `--split-seeds` value, so that other blocks are
 held out), trains the tutorial's multi-task model on every task (ResNet-18, batches of 6, lr 2e-3, seed 0) and scores it
-with `evaluate_tasks` on the held-out `test` split. It prints, per split seed, the objects of each split and the table.
+with `evaluate_tasks` on the held-out `test` split. Beside it, each entry of `--single` (default: the wind turbine
+detector) is trained alone with the same settings and scored the same way, so that a head that stays at its baseline in
+the multi-task run can be told apart from one that cannot learn from these pixels at all; an entry of tasks joined by `+`
+trains those tasks together (e.g. `wind_turbine+building`), to see which others hold a head back. It prints, per split seed, the
+objects of each split, the multi-task table and the single-task rows.
 
     python tools/multitask_runs.py                          # 4.8 km sites, 20 turbines each, 10 epochs, split seeds 0 and 1 (about 10 minutes)
     python tools/multitask_runs.py --split-seeds 0 --epochs 20
+    python tools/multitask_runs.py --single wind_turbine,building   # two tasks, each also trained alone
+    python tools/multitask_runs.py --split-seeds 0 --epochs 30 --single wind_turbine,wind_turbine+building,wind_turbine+crop_type+land_cover
+    python tools/multitask_runs.py --single ""                       # the multi-task run only
 
 It measures, it does not gate: it exits 0 whatever the scores.
 """
@@ -58,6 +65,7 @@ def main(argv=None):
     p.add_argument("--turbines", type=int, default=20, help="wind turbines per site (default: 20; the sample world has 5 and 6)")
     p.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
     p.add_argument("--split-seeds", default="0,1", help="comma-separated seeds of the spatial split, one build and run each (default: 0,1)")
+    p.add_argument("--single", default="wind_turbine", help="comma-separated tasks also trained alone, same settings; tasks joined by + train together (default: wind_turbine; '' for none)")
     a = p.parse_args(argv)
     from worldsat.data.dataset import BuildConfig, build, read_index
     from worldsat.pretrain.multitask import train, evaluate_tasks
@@ -77,6 +85,13 @@ def main(argv=None):
                         show_progress=False, seed=0)
             print(f"trained {a.epochs} epochs in {time.perf_counter() - t:.0f} s", flush=True)
             print(evaluate_tasks(run, root, split="test").round(3).to_string(), flush=True)
+            for name in [v.strip() for v in a.single.split(",") if v.strip()]:
+                t = time.perf_counter()
+                one = train(root, out=tmp/f"run-{seed}-{name}", tasks=[v.strip() for v in name.split("+")], arch="resnet18", epochs=a.epochs, batch_size=6, lr=2e-3,
+                            show_progress=False, seed=0)
+                ev = evaluate_tasks(one, root, split="test")
+                print(f"{'together' if '+' in name else 'single-task'} {name} ({time.perf_counter() - t:.0f} s; threshold {ev.attrs.get('min_score', {})}):\n"
+                      f"{ev.round(3).to_string()}", flush=True)
     return 0
 
 
