@@ -68,7 +68,9 @@ def main(argv=None):
     p.add_argument("--single", default="wind_turbine", help="comma-separated tasks also trained alone, same settings; tasks joined by + train together (default: wind_turbine; '' for none)")
     a = p.parse_args(argv)
     from worldsat.data.dataset import BuildConfig, build, read_index
-    from worldsat.pretrain.multitask import train, evaluate_tasks
+    from worldsat.pretrain.multitask import train, evaluate_tasks, dataset_tasks
+    groups = [[t.strip() for t in v.split("+") if t.strip()] for v in a.single.split(",") if v.strip()]
+    fit = dict(arch="resnet18", epochs=a.epochs, batch_size=6, lr=2e-3, show_progress=False, seed=0)   # every run's settings
     pd.set_option("display.width", 200)
     with tempfile.TemporaryDirectory(prefix="worldsat-multitask-runs-") as tmp:
         tmp = Path(tmp)
@@ -80,15 +82,16 @@ def main(argv=None):
             root = build(cfg, tmp/f"data-{seed}", show_progress=False)
             idx = read_index(root, geo=False)
             print(f"\n## split seed {seed}: cells {idx.split.value_counts().to_dict()}; objects {objects(root)}", flush=True)
+            known = [t["name"] for t in dataset_tasks(root)]
+            unknown = sorted({n for g in groups for n in g} - set(known))
+            if unknown: p.error(f"--single names {unknown}, which the dataset has no labels for; its tasks: {', '.join(known)}")
             t = time.perf_counter()
-            run = train(root, out=tmp/f"run-{seed}", tasks=None, arch="resnet18", epochs=a.epochs, batch_size=6, lr=2e-3,
-                        show_progress=False, seed=0)
+            run = train(root, out=tmp/f"run-{seed}", tasks=None, **fit)
             print(f"trained {a.epochs} epochs in {time.perf_counter() - t:.0f} s", flush=True)
             print(evaluate_tasks(run, root, split="test").round(3).to_string(), flush=True)
-            for name in [v.strip() for v in a.single.split(",") if v.strip()]:
-                t = time.perf_counter()
-                one = train(root, out=tmp/f"run-{seed}-{name}", tasks=[v.strip() for v in name.split("+")], arch="resnet18", epochs=a.epochs, batch_size=6, lr=2e-3,
-                            show_progress=False, seed=0)
+            for g in groups:
+                name, t = "+".join(g), time.perf_counter()
+                one = train(root, out=tmp/f"run-{seed}-{name}", tasks=g, **fit)
                 ev = evaluate_tasks(one, root, split="test")
                 print(f"{'together' if '+' in name else 'single-task'} {name} ({time.perf_counter() - t:.0f} s; threshold {ev.attrs.get('min_score', {})}):\n"
                       f"{ev.round(3).to_string()}", flush=True)
